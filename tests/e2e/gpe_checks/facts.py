@@ -1,0 +1,101 @@
+"""What the stack on a host has, read from the manifests its roles wrote there.
+
+Each role writes <manifest dir>/<role>.json: endpoints, storage backend, worker count,
+TTL. A check reads these facts; it never knows the scenario it runs in.
+"""
+
+import json
+from dataclasses import dataclass
+
+from . import http
+from .metrics import Scrape
+
+DEFAULT_MANIFEST_DIR = "/etc/gpe-stack/manifest"
+
+
+@dataclass
+class Stack:
+    host: object  # the testinfra host the stack runs on
+    app: dict
+    redis: dict
+    prometheus: dict
+
+    # -- exporter --------------------------------------------------------------
+    def scrape(self):
+        status, body = http.get(self.app["metrics_url"])
+        assert status == 200, f"{self.app['metrics_url']} answered {status}: {body[:300]}"
+        return Scrape(body)
+
+    @property
+    def app_url(self):
+        return self.app["app_url"]
+
+    # -- processes ---------------------------------------------------------------
+    def master_pid(self):
+        pidfile = self.host.file(self.app["pidfile"])
+        assert pidfile.exists, f"no Gunicorn pidfile at {self.app['pidfile']}"
+        return int(pidfile.content_string.strip())
+
+    def worker_pids(self):
+        """Pids of the live children of the Gunicorn master."""
+        master = self.master_pid()
+        out = self.host.check_output(f"cat /proc/{master}/task/*/children")
+        return {int(pid) for pid in out.split()}
+
+    def log_tail(self, lines=40):
+        """The last lines the app wrote, for failure messages."""
+        result = self.host.run(
+            f"tail -n {int(lines)} /opt/gpe-stack/supervisor/log/{self.app['service']}.log "
+            f"2>/dev/null || journalctl -u {self.app['service']} -n {int(lines)} --no-pager"
+        )
+        return result.stdout
+
+    # -- redis -------------------------------------------------------------------
+    @property
+    def uses_redis(self):
+        return self.app["storage"] == "redis"
+
+    def redis_client(self):
+        import redis  # only the Redis checks need the client
+
+        conf = self.redis or self.app["redis"]
+        return redis.Redis(
+            host=conf["host"],
+            port=int(conf["port"]),
+            password=conf.get("password") or None,
+            db=int(self.app["redis"]["db"]),
+            socket_timeout=5,
+            decode_responses=True,
+        )
+
+    def redis_keys(self, client=None):
+        client = client or self.redis_client()
+        prefix = self.app["redis"]["key_prefix"]
+        return sorted(client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def read_manifests(host, directory=DEFAULT_MANIFEST_DIR):
+    folder = host.file(directory)
+    if not folder.is_directory:
+        return {}
+    manifests = {}
+    for name in folder.listdir():
+        if name.endswith(".json"):
+            manifests[name[: -len(".json")]] = json.loads(
+                host.file(f"{directory}/{name}").content_string
+            )
+    return manifests
+
+
+def load_stack(host, directory=DEFAULT_MANIFEST_DIR):
+    manifests = read_manifests(host, directory)
+    assert "gunicorn_app" in manifests, (
+        f"no gunicorn_app manifest in {directory} on {host.backend.get_hostname()}: "
+        "is the stack deployed (converge) on this host?"
+    )
+    return Stack(
+        host=host,
+        app=manifests["gunicorn_app"],
+        redis=manifests.get("redis"),
+        prometheus=manifests.get("prometheus"),
+    )

@@ -1,0 +1,26 @@
+"""Poll a condition with a deadline instead of sleeping a fixed time."""
+
+import time
+
+
+class WaitTimeout(AssertionError):
+    """The condition did not hold before the deadline; carries the last value seen."""
+
+
+def wait_until(probe, what, timeout=30.0, interval=0.1):
+    """Call probe() until it returns a truthy value and return that value.
+
+    probe may raise: the error counts as "not yet" and is reported if time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = probe()
+            if last:
+                return last
+        except Exception as error:  # noqa: BLE001 - reported below when time is up
+            last = error
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"waited {timeout:.0f}s for {what}; last seen: {last!r}")
+        time.sleep(interval)
