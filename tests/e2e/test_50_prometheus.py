@@ -15,22 +15,26 @@ def _prometheus(stack):
     return stack.prometheus["url"]
 
 
-def _exporter_targets(stack, url):
-    metrics = stack.app["metrics_url"].split("//", 1)[1].split("/", 1)[0]
+def _job_targets(stack, url):
     targets = http.get_json(f"{url}/api/v1/targets")["data"]["activeTargets"]
-    return [t for t in targets if t["labels"].get("instance") == metrics]
+    return {t["labels"]["instance"]: t["health"] for t in targets
+            if t["labels"].get("job") == stack.prometheus["job"]}
 
 
-def test_exporter_target_is_up(stack, record):
+def test_exporter_targets_are_up(stack, record):
     url = _prometheus(stack)
-    targets = wait_until(
-        lambda: [t for t in _exporter_targets(stack, url) if t["health"] == "up"],
-        "the exporter target to be up",
+    configured = set(stack.prometheus["targets"])
+    expected = {instance: "up" for instance in configured}
+    seen = wait_until(
+        lambda: (found := _job_targets(stack, url)) == expected and found,
+        f"targets {sorted(configured)} of job {stack.prometheus['job']} to be up",
         timeout=30,
     )
-    record([(t["labels"]["instance"], t["health"]) for t in targets], "one target, up")
-    assert len(targets) == 1
-    assert targets[0]["labels"]["job"] == stack.prometheus["job"]
+    record(seen, expected)
+    metrics_port = str(stack.app["metrics_port"])
+    assert any(instance.rsplit(":", 1)[1] == metrics_port for instance in seen), (
+        f"no target scrapes the exporter's port {metrics_port}: {sorted(seen)}"
+    )
 
 
 def _query(url, promql):
