@@ -19,18 +19,21 @@ def serve_on_every_worker(stack, pids=None, baseline=None):
     parallel spread over all workers. Returns the scrape that shows it.
     """
     pids = stack.worker_pids() if pids is None else pids
-    baseline = by_pid(stack.scrape()) if baseline is None else baseline
+    start = stack.scrape()
+    baseline = by_pid(start) if baseline is None else baseline
     parallel = len(pids) * int(stack.app.get("threads", 1))
+    sent = []
 
     def refreshed():
-        http.send(stack.app_url, [("/slow?seconds=0.2", 200)] * parallel, concurrency=parallel)
-        scrape = stack.scrape()
-        uptime = by_pid(scrape)
-        if all(pid in uptime and uptime[pid] != baseline.get(pid) for pid in pids):
-            return scrape
-        return None
+        traffic = http.send(stack.app_url, [("/slow?seconds=0.2", 200)] * parallel, concurrency=parallel)
+        assert traffic.unexpected == [], traffic.unexpected
+        sent.append(parallel)
+        uptime = by_pid(stack.scrape())
+        return all(pid in uptime and uptime[pid] != baseline.get(pid) for pid in pids)
 
-    return wait_until(refreshed, f"every worker {sorted(pids)} to serve a request", timeout=30, interval=0)
+    wait_until(refreshed, f"every worker {sorted(pids)} to serve a request", timeout=30, interval=0)
+    # Callers take the returned scrape as a baseline: every request sent here must be in it.
+    return wait_for_requests(stack, start, sum(sent))
 
 
 def wait_for_requests(stack, before, sent, timeout=20):

@@ -53,3 +53,13 @@ DEAD_WORKER_SERIES_LINGER = pytest.mark.xfail(
         "file storage the gauge series of a killed worker stay in /metrics"
     ),
 )
+
+YAML_MULTIPROC_DIR_IGNORED = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, config/settings.py): importing the package sets a default "
+        "PROMETHEUS_MULTIPROC_DIR (~/.gunicorn_prometheus) before load_yaml_config can apply the "
+        "file's exporter.prometheus.multiproc_dir, which is then ignored"
+    ),
+)
