@@ -26,9 +26,10 @@ def test_exporter_targets_are_up(stack, record):
     configured = set(stack.prometheus["targets"])
     expected = {instance: "up" for instance in configured}
     seen = wait_until(
-        lambda: (found := _job_targets(stack, url)) == expected and found,
+        lambda: _job_targets(stack, url),
         f"targets {sorted(configured)} of job {stack.prometheus['job']} to be up",
         timeout=30,
+        until=lambda found: found == expected,
     )
     record(seen, expected)
     metrics_port = str(stack.app["metrics_port"])
@@ -48,12 +49,7 @@ def test_prometheus_counter_equals_metrics_endpoint(stack, record):
     http.send(stack.app_url, [("/", 200)] * 7)
     expected = wait_for_requests(stack, before, 7).total("gunicorn_worker_requests_total")
     # No traffic now: poll until a scrape after the traffic reached Prometheus.
-
-    def scraped_after_traffic():
-        value = _query(url, QUERY)
-        return value if value == expected else None
-
-    seen = wait_until(scraped_after_traffic, f"Prometheus to report {QUERY} == {expected:g}",
-                      timeout=30, interval=0.25)
+    seen = wait_until(lambda: _query(url, QUERY), f"Prometheus to report {QUERY} == {expected:g}",
+                      timeout=30, interval=0.25, until=lambda value: value == expected)
     record(seen, expected)
     assert stack.scrape().total("gunicorn_worker_requests_total") == expected

@@ -89,3 +89,9 @@ def test_wait_until_treats_errors_as_not_yet_and_reports_the_last():
 def test_wait_timeout_is_an_assertion_error():
     # Strict xfails of upstream defects accept only AssertionError: a timeout must count.
     assert issubclass(WaitTimeout, AssertionError)
+
+
+def test_wait_until_reports_the_last_value_its_condition_rejected():
+    with pytest.raises(WaitTimeout, match=r"last seen: \{'a': 'down'\}"):
+        wait_until(lambda: {"a": "down"}, "a to be up", timeout=0.2, interval=0.05,
+                   until=lambda found: found == {"a": "up"})

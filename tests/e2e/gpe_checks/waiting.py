@@ -7,17 +7,18 @@ class WaitTimeout(AssertionError):
     """The condition did not hold before the deadline; carries the last value seen."""
 
 
-def wait_until(probe, what, timeout=30.0, interval=0.1):
-    """Call probe() until it returns a truthy value and return that value.
+def wait_until(probe, what, timeout=30.0, interval=0.1, until=bool):
+    """Call probe() until until(value) holds and return that value.
 
-    probe may raise: the error counts as "not yet" and is reported if time runs out.
+    probe may raise: the error counts as "not yet". When time runs out, the message
+    names what was awaited and the last value (or error) seen.
     """
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
             last = probe()
-            if last:
+            if until(last):
                 return last
         except Exception as error:  # noqa: BLE001 - reported below when time is up
             last = error
