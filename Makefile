@@ -44,11 +44,14 @@ lint: venv
 	ansible-lint
 
 molecule: venv
-	@for s in $(SCENARIOS); do \
+	@rm -f $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml)
+	@failed=""; for s in $(SCENARIOS); do \
 	  start=$$(date +%s); \
-	  GPE_REPORT_DIR=$(REPORTS)/$$s molecule test -s $$s || exit 1; \
-	  echo "== scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
-	done
+	  if GPE_REPORT_DIR=$(REPORTS)/$$s molecule test -s $$s; then result=passed; else result=FAILED; failed="$$failed $$s"; fi; \
+	  echo "== scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
+	done; \
+	python tools/junit_total.py $$(ls $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
+	  && [ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }
 
 test: unit lint molecule
 

@@ -63,3 +63,4 @@ def test_promtool_lint_passes_apart_from_repeated_help(host, stack, record):
 def test_promtool_accepts_raw_exposition(host, stack):
     result = _promtool(host, stack, serve_on_every_worker(stack).text)
     assert result.rc == 0, result.stdout + result.stderr
+

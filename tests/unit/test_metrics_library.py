@@ -95,3 +95,31 @@ def test_wait_until_reports_the_last_value_its_condition_rejected():
     with pytest.raises(WaitTimeout, match=r"last seen: \{'a': 'down'\}"):
         wait_until(lambda: {"a": "down"}, "a to be up", timeout=0.2, interval=0.05,
                    until=lambda found: found == {"a": "up"})
+
+
+def test_a_series_exposed_twice_is_counted_once_and_reported():
+    text = (
+        "# TYPE gunicorn_master_worker_restart_total counter\n"
+        'gunicorn_master_worker_restart_total{reason="hup"} 3.0\n'
+        'gunicorn_master_worker_restart_total{reason="chld"} 7.0\n'
+        "# TYPE gunicorn_master_worker_restart_total counter\n"
+        'gunicorn_master_worker_restart_total{reason="hup"} 3.0\n'
+    )
+    scrape = Scrape(text)
+    assert scrape.total("gunicorn_master_worker_restart_total", reason="hup") == 3
+    assert scrape.total("gunicorn_master_worker_restart_total") == 10
+    assert scrape.duplicate_series() == [("gunicorn_master_worker_restart_total", (("reason", "hup"),))]
+
+
+def test_requests_delta_ignores_series_that_vanished():
+    from gpe_checks.traffic import requests_delta
+
+    before = Scrape(
+        'gunicorn_worker_requests_total{worker_id="dead"} 9.0\n'
+        'gunicorn_worker_requests_total{worker_id="live"} 2.0\n'
+    )
+    after = Scrape(
+        'gunicorn_worker_requests_total{worker_id="live"} 5.0\n'
+        'gunicorn_worker_requests_total{worker_id="new"} 1.0\n'
+    )
+    assert requests_delta(before, after) == 4.0

@@ -30,11 +30,22 @@ class Scrape:
                 )
 
     def select(self, name, **labels):
-        """Samples of one series name whose labels include all the given ones."""
-        return [
+        """Samples of one series name whose labels include all the given ones.
+
+        A series exposed twice with the same labels and value is taken once: the
+        exporter repeats its master's series (see duplicate_series()).
+        """
+        return list(dict.fromkeys(
             s for s in self.samples
             if s.name == name and all(s.label(k) == str(v) for k, v in labels.items())
-        ]
+        ))
+
+    def duplicate_series(self):
+        """(name, labels) pairs that appear more than once in the exposition."""
+        counts = defaultdict(int)
+        for sample in self.samples:
+            counts[(sample.name, sample.labels)] += 1
+        return sorted(key for key, count in counts.items() if count > 1)
 
     def total(self, name, **labels):
         return sum(s.value for s in self.select(name, **labels))

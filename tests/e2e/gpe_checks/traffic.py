@@ -28,24 +28,49 @@ def serve_on_every_worker(stack, pids=None, baseline=None):
         traffic = http.send(stack.app_url, [("/slow?seconds=0.2", 200)] * parallel, concurrency=parallel)
         assert traffic.unexpected == [], traffic.unexpected
         sent.append(parallel)
-        uptime = by_pid(stack.scrape())
-        return all(pid in uptime and uptime[pid] != baseline.get(pid) for pid in pids)
+        scrape = stack.scrape()
+        uptime = by_pid(scrape)
+        return scrape if all(pid in uptime and uptime[pid] != baseline.get(pid) for pid in pids) else None
 
-    wait_until(refreshed, f"every worker {sorted(pids)} to serve a request", timeout=30, interval=0)
-    # Callers take the returned scrape as a baseline: every request sent here must be in it.
-    return wait_for_requests(stack, start, sum(sent))
+    scrape = wait_until(refreshed, f"every worker {sorted(pids)} to serve a request", timeout=30, interval=0)
+    # Callers take the returned scrape as a baseline: every request sent here must be in
+    # it. Counted over the live workers only: with Redis storage the series of workers
+    # that died earlier expire meanwhile and would lower a plain sum.
+    live = live_worker_ids(scrape, pids)
+
+    def counted(now):
+        return requests_of(now, live) - requests_of(start, live) >= sum(sent)
+
+    return wait_until(stack.scrape, f"{sum(sent)} more requests of workers {sorted(pids)}",
+                      timeout=20, until=counted)
+
+
+def live_worker_ids(scrape, pids):
+    """worker_id labels of the given worker pids (the gauges carry both labels)."""
+    return {s.label("worker_id") for s in scrape.select(UPTIME) if int(s.label("pid")) in pids}
+
+
+def requests_of(scrape, worker_ids):
+    return sum(s.value for s in scrape.select("gunicorn_worker_requests_total")
+               if s.label("worker_id") in worker_ids)
+
+
+def requests_delta(before, after):
+    """Requests counted between two scrapes, series by series.
+
+    A series missing from `after` (its Redis keys expired with a dead worker) adds
+    nothing, where a plain difference of sums would go negative.
+    """
+    name = "gunicorn_worker_requests_total"
+    earlier = {s.label("worker_id"): s.value for s in before.select(name)}
+    return sum(s.value - earlier.get(s.label("worker_id"), 0.0) for s in after.select(name))
 
 
 def wait_for_requests(stack, before, sent, timeout=20):
-    """The first scrape whose request counter is at least `sent` above `before`.
+    """The first scrape that counts at least `sent` requests more than `before`.
 
     The exporter counts a request after its response is written, so a client can see
     the answer a moment before the counter moves.
     """
-    name = "gunicorn_worker_requests_total"
-
-    def counted():
-        scrape = stack.scrape()
-        return scrape if scrape.total(name) - before.total(name) >= sent else None
-
-    return wait_until(counted, f"{sent} more requests in {stack.app['metrics_url']}", timeout=timeout)
+    return wait_until(stack.scrape, f"{sent} more requests in {stack.app['metrics_url']}",
+                      timeout=timeout, until=lambda now: requests_delta(before, now) >= sent)

@@ -63,3 +63,13 @@ YAML_MULTIPROC_DIR_IGNORED = pytest.mark.xfail(
         "file's exporter.prometheus.multiproc_dir, which is then ignored"
     ),
 )
+
+DUPLICATE_MASTER_SERIES = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4): the master's series (gunicorn_master_worker_restart_total) "
+        "appear twice in /metrics with the same labels, once from the default registry and once "
+        "from the multiprocess collector; Prometheus reports duplicate samples"
+    ),
+)
