@@ -12,6 +12,7 @@ import pytest
 from gpe_checks.facts import DEFAULT_MANIFEST_DIR, load_stack
 
 _MEASURED = {}  # nodeid -> (measured, expected)
+_ROWS = []  # (nodeid, outcome, seconds), in the order the checks ran
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +31,13 @@ def record(request):
     return _record
 
 
-def pytest_configure(config):
-    config._gpe_rows = []
-
-
 def pytest_runtest_logreport(report):
+    # One row per check: its call, or its setup when that already failed or skipped.
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        outcome = "xfail" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-        if hasattr(report, "wasxfail") and report.passed:
-            outcome = "XPASS"
-        rows = pytest_runtest_logreport.rows
-        rows.append((report.nodeid, outcome, report.duration))
-
-
-pytest_runtest_logreport.rows = []
+        outcome = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "xfail" if report.skipped else "XPASS"
+        _ROWS.append((report.nodeid, outcome, report.duration))
 
 
 def _summary_markdown(rows):
@@ -59,10 +53,9 @@ def _summary_markdown(rows):
 
 
 def pytest_terminal_summary(terminalreporter):
-    rows = pytest_runtest_logreport.rows
-    if not rows:
+    if not _ROWS:
         return
-    table = _summary_markdown(rows)
+    table = _summary_markdown(_ROWS)
     report_dir = os.environ.get("GPE_REPORT_DIR")
     if report_dir:
         path = Path(report_dir)

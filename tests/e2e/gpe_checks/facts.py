@@ -39,16 +39,10 @@ class Stack:
     def worker_pids(self):
         """Pids of the live children of the Gunicorn master."""
         master = self.master_pid()
-        out = self.host.check_output(f"cat /proc/{master}/task/*/children")
+        # The arbiter forks from its main thread; the exporter's threads come and go, so
+        # a glob over all tasks races with them.
+        out = self.host.check_output(f"cat /proc/{master}/task/{master}/children")
         return {int(pid) for pid in out.split()}
-
-    def log_tail(self, lines=40):
-        """The last lines the app wrote, for failure messages."""
-        result = self.host.run(
-            f"tail -n {int(lines)} /opt/gpe-stack/supervisor/log/{self.app['service']}.log "
-            f"2>/dev/null || journalctl -u {self.app['service']} -n {int(lines)} --no-pager"
-        )
-        return result.stdout
 
     # -- redis -------------------------------------------------------------------
     @property
