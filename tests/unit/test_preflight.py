@@ -85,15 +85,16 @@ def foreign_listener():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The listener lives until its stdin is closed (or it is stopped by pid), no timer.
     process = subprocess.Popen(
         [sys.executable, "-c",
-         "import socket,sys,time\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\n"
-         "s.listen()\nprint('ready',flush=True)\ntime.sleep(120)", str(port)],
-        stdout=subprocess.PIPE, text=True,
+         "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',int(sys.argv[1])))\n"
+         "s.listen()\nprint('ready',flush=True)\nsys.stdin.read()", str(port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert process.stdout.readline().strip() == "ready"
     yield port, process
-    process.kill()
+    process.stdin.close()
     process.wait(timeout=10)
 
 
