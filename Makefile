@@ -6,7 +6,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs; each is a full `molecule test` (destroy, converge,
 # idempotence, verify, destroy).
-SCENARIOS ?= default redis yaml_config
+SCENARIOS ?= default redis yaml_config thread gevent eventlet
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

@@ -13,6 +13,7 @@ from gpe_checks.facts import DEFAULT_MANIFEST_DIR, load_stack
 
 _MEASURED = {}  # nodeid -> (measured, expected)
 _ROWS = []  # (nodeid, outcome, seconds), in the order the checks ran
+_FAILURES = []  # (nodeid, what the check said, {service: its last log lines})
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,21 @@ def record(request):
         _MEASURED[request.node.nodeid] = (measured, expected)
 
     return _record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the last log lines of every process of the stack to a failing check."""
+    report = (yield).get_result()
+    stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+    if not report.failed or report.when == "teardown" or stack is None:
+        return
+    logs = {name: f"$ {service.logs_command}\n{service.logs()}" for name, service in stack.services.items()}
+    for name, text in logs.items():
+        if hasattr(report.longrepr, "addsection"):  # shown by pytest and kept in the JUnit XML
+            report.longrepr.addsection(f"last log lines of {name}", text)
+    crash = getattr(report.longrepr, "reprcrash", None)
+    _FAILURES.append((report.nodeid, crash.message if crash else str(report.longrepr)[-500:], logs))
 
 
 def pytest_runtest_logreport(report):
@@ -49,6 +65,10 @@ def _summary_markdown(rows):
         measured, expected = _MEASURED.get(nodeid, ("", ""))
         name = nodeid.split("::", 1)[-1]
         lines.append(f"| {name} | {outcome} | {measured} | {expected} | {duration:.2f}s |")
+    for nodeid, message, logs in _FAILURES:
+        lines += ["", f"## Failed: {nodeid.split('::', 1)[-1]}", "", "```", message.strip(), "```"]
+        for name, text in logs.items():
+            lines += ["", f"Last log lines of {name}:", "", "```", text.strip(), "```"]
     return "\n".join(lines) + "\n"
 
 

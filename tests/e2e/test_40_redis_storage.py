@@ -1,9 +1,15 @@
 """Redis storage: the exporter's keys exist with a bounded TTL; file storage writes none."""
 
+import time
+
 import pytest
 
-from gpe_checks import http
+from gpe_checks import http, upstream
 from gpe_checks.traffic import serve_on_every_worker
+from gpe_checks.waiting import wait_until
+
+REQUESTS = "gunicorn_worker_requests_total"
+COUNT = "gunicorn_worker_request_duration_seconds_count"
 
 
 def test_redis_keys_have_bounded_ttl(stack, record):
@@ -59,3 +65,28 @@ def test_file_storage_writes_the_multiprocess_directory(host, stack):
     serve_on_every_worker(stack)
     files = host.file(stack.app["multiproc_dir"]).listdir()
     assert any(name.endswith(".db") for name in files), files
+
+
+def test_histogram_keeps_buckets_no_request_hit_lately(request, stack, record):
+    """Every worker's histogram _count equals its requests_total, also after a while in
+    which only slow requests came: live series must not expire (checked on both backends)."""
+    if stack.uses_redis:
+        request.applymarker(upstream.QUIET_SERIES_EXPIRE)
+    ttl = stack.app["redis"]["ttl_seconds"] if stack.uses_redis else 0
+    workers = stack.app["workers"]
+    # Fast requests land in the lowest buckets; afterwards only 0.2 s requests come.
+    assert http.send(stack.app_url, [("/", 200)] * 8 * workers, concurrency=workers).unexpected == []
+    quiet_until = time.monotonic() + ttl + 1
+    while time.monotonic() < quiet_until:  # bounded: one round per worker-wide refresh
+        scrape = serve_on_every_worker(stack)
+
+    def per_worker(scrape):
+        return ({s.label("worker_id"): s.value for s in scrape.select(COUNT)},
+                {s.label("worker_id"): s.value for s in scrape.select(REQUESTS)})
+
+    # The histogram is observed a moment after the counter moves: poll briefly (well within
+    # the TTL, so nothing expires while the checks wait).
+    counts, requests = wait_until(
+        lambda: per_worker(stack.scrape()), f"_count == requests_total for each of {workers} workers",
+        timeout=2, until=lambda pair: len(pair[1]) == workers and pair[0] == pair[1])
+    record(f"after {ttl + 1}s of slow requests only: _count {counts}", f"requests_total {requests}")

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 from . import http
+from .control import Service
 from .metrics import Scrape
 
 DEFAULT_MANIFEST_DIR = "/etc/gpe-stack/manifest"
@@ -19,6 +20,13 @@ class Stack:
     app: dict
     redis: dict
     prometheus: dict
+    services: dict  # service name -> Service
+
+    def service(self, component):
+        """The Service running a component (self.app, self.redis or self.prometheus)."""
+        name = component["service"]
+        assert name in self.services, f"no control manifest for {name}: redeploy the stack"
+        return self.services[name]
 
     # -- exporter --------------------------------------------------------------
     def scrape(self):
@@ -44,6 +52,27 @@ class Stack:
         out = self.host.check_output(f"cat /proc/{master}/task/{master}/children")
         return {int(pid) for pid in out.split()}
 
+    def alive(self, pids):
+        """The pids among `pids` that are still running (a zombie has exited)."""
+        if not pids:
+            return set()
+        paths = " ".join(f"/proc/{int(pid)}/stat" for pid in pids)
+        # A missing /proc entry is a process already reaped: cat's error is expected.
+        out = self.host.run(f"cat {paths} 2>/dev/null").stdout
+        return {pid for pid, state in _pid_states(out) if state != "Z"}
+
+    def processes_of(self, user):
+        """Running pids of a user: what a stopped stack must not leave behind."""
+        # /proc/<pid>/stat belongs to the process's user; the test only reads it.
+        out = self.host.run(
+            f"find /proc -mindepth 2 -maxdepth 2 -name stat -user {int(self.host.user(user).uid)} "
+            "-exec cat {} + 2>/dev/null"
+        ).stdout
+        return {pid for pid, state in _pid_states(out) if state != "Z"}
+
+    def listening(self, address, port):
+        return self.host.socket(f"tcp://{address}:{int(port)}").is_listening
+
     # -- redis -------------------------------------------------------------------
     @property
     def uses_redis(self):
@@ -66,6 +95,14 @@ class Stack:
         client = client or self.redis_client()
         prefix = self.app["redis"]["key_prefix"]
         return sorted(client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def _pid_states(stat_text):
+    """(pid, state letter) from concatenated /proc/<pid>/stat lines."""
+    for line in stat_text.splitlines():
+        if ")" in line:
+            pid = int(line.split(" ", 1)[0])
+            yield pid, line.rsplit(")", 1)[1].split()[0]
 
 
 def read_manifests(host, directory=DEFAULT_MANIFEST_DIR):
@@ -92,4 +129,9 @@ def load_stack(host, directory=DEFAULT_MANIFEST_DIR):
         app=manifests["gunicorn_app"],
         redis=manifests.get("redis"),
         prometheus=manifests.get("prometheus"),
+        services={
+            manifest["name"]: Service.from_manifest(host, manifest)
+            for key, manifest in manifests.items()
+            if key.startswith("control-")
+        },
     )

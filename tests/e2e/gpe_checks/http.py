@@ -1,5 +1,6 @@
 """HTTP to the stack's endpoints, from the test runner, with bounded timeouts."""
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -23,6 +24,25 @@ def get_json(url, timeout=10.0):
     if status != 200:
         raise AssertionError(f"GET {url} answered {status}: {body[:300]}")
     return json.loads(body)
+
+
+def stream(url, on_first_line, timeout=30.0):
+    """GET a streamed answer: call on_first_line() when its first line arrived.
+
+    Returns 200 when the whole body came, else the status or the name of the error
+    that ended it (a connection cut mid-answer is IncompleteRead or a reset).
+    """
+    request = urllib.request.Request(url, headers={"Connection": "close"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            response.readline()
+            on_first_line()
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, http.client.HTTPException) as error:
+        return type(getattr(error, "reason", error)).__name__
 
 
 @dataclass

@@ -18,6 +18,11 @@ def serve_on_every_worker(stack, pids=None, baseline=None):
     that worker starts a request, so each worker must serve one. Slow requests held in
     parallel spread over all workers. Returns the scrape that shows it.
     """
+    return serve_and_count(stack, pids, baseline)[0]
+
+
+def serve_and_count(stack, pids=None, baseline=None):
+    """serve_on_every_worker, and how many requests that took: (scrape, requests sent)."""
     pids = stack.worker_pids() if pids is None else pids
     start = stack.scrape()
     baseline = by_pid(start) if baseline is None else baseline
@@ -41,8 +46,9 @@ def serve_on_every_worker(stack, pids=None, baseline=None):
     def counted(now):
         return requests_of(now, live) - requests_of(start, live) >= sum(sent)
 
-    return wait_until(stack.scrape, f"{sum(sent)} more requests of workers {sorted(pids)}",
-                      timeout=20, until=counted)
+    counted_scrape = wait_until(stack.scrape, f"{sum(sent)} more requests of workers {sorted(pids)}",
+                                timeout=20, until=counted)
+    return counted_scrape, sum(sent)
 
 
 def live_worker_ids(scrape, pids):

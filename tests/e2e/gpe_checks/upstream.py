@@ -73,3 +73,15 @@ DUPLICATE_MASTER_SERIES = pytest.mark.xfail(
         "from the multiprocess collector; Prometheus reports duplicate samples"
     ),
 )
+
+QUIET_SERIES_EXPIRE = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, backend/core/client.py): with Redis storage each key has "
+        "its own TTL, renewed only when that key is written, so a live worker's histogram buckets "
+        "that no request hit within REDIS_TTL_SECONDS expire and "
+        "gunicorn_worker_request_duration_seconds_count falls below requests_total "
+        "(a counter reset for Prometheus)"
+    ),
+)
