@@ -2,9 +2,9 @@
 
 import math
 
-from gpe_checks import http
+from gpe_checks import http, upstream
 from gpe_checks.metrics import bucket_deltas, is_cumulative
-from gpe_checks.traffic import serve_on_every_worker
+from gpe_checks.traffic import requests_delta, serve_on_every_worker
 from gpe_checks.waiting import wait_until
 
 SLOW_SECONDS = 0.3
@@ -49,20 +49,20 @@ def _traffic_and_scrapes(stack):
 def test_counters_and_histogram_match_traffic(stack, record):
     before, after, n, e = _traffic_and_scrapes(stack)
 
-    requests_delta = after.total(REQUESTS) - before.total(REQUESTS)
+    counted_delta = after.total(REQUESTS) - before.total(REQUESTS)
     failed_delta = after.total(FAILED, endpoint="/error") - before.total(FAILED, endpoint="/error")
     count_delta = after.total(f"{DURATION}_count") - before.total(f"{DURATION}_count")
     sum_delta = after.total(f"{DURATION}_sum") - before.total(f"{DURATION}_sum")
     buckets = bucket_deltas(before.buckets(DURATION), after.buckets(DURATION))
     record(
-        f"requests {requests_delta:g}, failed {failed_delta:g}, _count {count_delta:g}, "
+        f"requests {counted_delta:g}, failed {failed_delta:g}, _count {count_delta:g}, "
         f"_sum {sum_delta:.2f}s",
         f"requests {n}, failed {e}, _count {n}, _sum >= {2 * SLOW_SECONDS}s",
     )
 
     # 0.2.4: a raising handler is counted as failed and not as a request; pinned so a
     # change of that behaviour is noticed.
-    assert requests_delta == n
+    assert counted_delta == n
     assert failed_delta == e
     assert count_delta == n
     assert is_cumulative(buckets), buckets
@@ -82,3 +82,23 @@ def test_failed_requests_carry_method_and_error_type(stack):
     )[0]
     assert sample.label("method") == "GET"
     assert sample.label("error_type") == "DeliberateError"
+
+
+def test_requests_asking_to_close_are_counted_as_requests(request, stack, record):
+    """`Connection: close` (HTTP/1.0 proxies send it) must not change what is counted."""
+    if stack.app["worker_class"] in upstream.ASYNC_WORKER_CLASSES:
+        request.applymarker(upstream.ASYNC_CLOSE_COUNTED_AS_FAILURE)
+    closing = [("/", 200)] * 6
+    before = serve_on_every_worker(stack)
+    traffic = http.send(stack.app_url, closing, close=True)
+    assert traffic.unexpected == []
+
+    def deltas():
+        now = stack.scrape()
+        return requests_delta(before, now), now.total(FAILED) - before.total(FAILED)
+
+    # Wait for all of them to be counted somewhere, then say where.
+    counted = wait_until(deltas, f"{len(closing)} closing requests counted", timeout=20,
+                         until=lambda d: sum(d) >= len(closing))
+    record(f"requests +{counted[0]:g}, failed +{counted[1]:g}", f"requests +{len(closing)}, failed +0")
+    assert counted == (len(closing), 0)

@@ -12,8 +12,9 @@ from gpe_checks.waiting import wait_until
 
 # Margin for polling and for the exporter's exit hook after the last worker is gone.
 EXIT_MARGIN_SECONDS = 1.0
-# Time the master may take to act on a signal (its main loop wakes on a pipe).
-SIGNAL_LATENCY_SECONDS = 0.5
+# Until the workers notice the stop, they still accept: a sync worker at once, an async
+# (gevent, eventlet) worker in its loop that wakes once a second.
+SIGNAL_LATENCY_SECONDS = 1.5
 
 
 def _no_answer(outcome):

@@ -2,21 +2,32 @@
 
 import http.client
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
-def get(url, timeout=10.0):
-    """Return (status, body text) of a GET; HTTP error statuses are returned, not raised."""
-    request = urllib.request.Request(url, headers={"Connection": "close"})
+def _connect(url, timeout):
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout), target
+
+
+def get(url, timeout=10.0, close=False):
+    """Return (status, body text) of a GET; HTTP error statuses are returned, not raised.
+
+    Like most clients the request is HTTP/1.1 without `Connection: close` (the client
+    hangs up once it has the answer); close=True asks the server to close instead.
+    """
+    connection, target = _connect(url, timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
+        connection.request("GET", target, headers={"Connection": "close"} if close else {})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
 
 
 def get_json(url, timeout=10.0):
@@ -32,17 +43,18 @@ def stream(url, on_first_line, timeout=30.0):
     Returns 200 when the whole body came, else the status or the name of the error
     that ended it (a connection cut mid-answer is IncompleteRead or a reset).
     """
-    request = urllib.request.Request(url, headers={"Connection": "close"})
+    connection, target = _connect(url, timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            response.readline()
-            on_first_line()
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+        connection.request("GET", target)
+        response = connection.getresponse()
+        response.readline()
+        on_first_line()
+        response.read()
+        return response.status
     except (OSError, http.client.HTTPException) as error:
-        return type(getattr(error, "reason", error)).__name__
+        return type(error).__name__
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -59,7 +71,7 @@ class Traffic:
         return [(p, e, s) for p, e, s in self.results if e != s]
 
 
-def send(base_url, plan, concurrency=1, timeout=30.0):
+def send(base_url, plan, concurrency=1, timeout=30.0, close=False):
     """Send every (path, expected status) of plan; return the Traffic seen.
 
     The plan is finite, so the load is bounded in requests; each request in time.
@@ -67,7 +79,7 @@ def send(base_url, plan, concurrency=1, timeout=30.0):
 
     def one(item):
         path, expected = item
-        status, _ = get(base_url + path, timeout)
+        status, _ = get(base_url + path, timeout, close)
         return path, expected, status
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -7,11 +7,13 @@ by name; stopped services are started again through their process manager.
 import threading
 import time
 from dataclasses import dataclass, field
+from http.client import HTTPException
 
 from . import http
 from .waiting import wait_until
 
 RESTARTS = "gunicorn_master_worker_restart_total"
+PROBE_SECONDS = 0.05
 
 
 def send_signal(stack, signal, pid):
@@ -69,9 +71,8 @@ class Stop:
 def _outcome(url, timeout):
     try:
         return http.get(url, timeout)[0]
-    except OSError as error:  # refused, reset or closed without an answer
-        reason = getattr(error, "reason", error)
-        return type(reason).__name__
+    except (OSError, HTTPException) as error:  # refused, reset or closed without an answer
+        return type(error).__name__
 
 
 def terminate_during_request(stack, request_seconds, timeout):
@@ -104,7 +105,8 @@ def terminate_during_request(stack, request_seconds, timeout):
         for pid in pending - stack.alive(pending):
             stop.exited[pid] = now
         pending -= set(stop.exited)
-        if pending and len(stop.probes) < 50:
+        # A new request every PROBE_SECONDS while the stack drains.
+        if pending and now >= len(stop.probes) * PROBE_SECONDS:
             stop.probes.append((round(now, 2), _outcome(stack.app_url + "/", 1)))
     stop.finished_at = time.monotonic()
     client.join(timeout=max(0.0, deadline - time.monotonic()) + 5)

@@ -85,3 +85,16 @@ QUIET_SERIES_EXPIRE = pytest.mark.xfail(
         "(a counter reset for Prometheus)"
     ),
 )
+
+ASYNC_CLOSE_COUNTED_AS_FAILURE = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, plugin.py _generic_handle_request): Gunicorn's async "
+        "workers end a request whose connection closes (Connection: close, HTTP/1.0, as nginx "
+        "sends by default) by raising StopIteration; the wrapper catches it as an error, so the "
+        "request lands in failed_requests_total and never in requests_total"
+    ),
+)
+
+ASYNC_WORKER_CLASSES = ("PrometheusGeventWorker", "PrometheusEventletWorker")
