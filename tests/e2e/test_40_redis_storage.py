@@ -1,6 +1,9 @@
 """Redis storage: the exporter's keys exist with a bounded TTL; file storage writes none."""
 
+import json
+import shlex
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +93,22 @@ def test_histogram_keeps_buckets_no_request_hit_lately(request, stack, record):
         lambda: per_worker(stack.scrape()), f"_count == requests_total for each of {workers} workers",
         timeout=2, until=lambda pair: len(pair[1]) == workers and pair[0] == pair[1])
     record(f"after {ttl + 1}s of slow requests only: _count {counts}", f"requests_total {requests}")
+
+
+def test_concurrent_increments_store_the_latest_value(request, stack, record):
+    """Two threads increment one series: Redis must end with the value both produced.
+
+    Runs the exporter's own RedisValue in the app's virtualenv against the stack's Redis,
+    with the first thread held between its addition and its write (a schedule threads of
+    a PrometheusThreadWorker can take on their own).
+    """
+    if not stack.uses_redis:
+        pytest.skip("file storage: prometheus_client locks each value while it adds and writes")
+    request.applymarker(upstream.REDIS_INC_NOT_SERIALIZED)
+    source = (Path(__file__).parent / "gpe_checks" / "probes" / "redis_value_race.py").read_text()
+    manifest = f"{stack.manifest_dir}/gunicorn_app.json"
+    out = stack.host.check_output(
+        f"{shlex.quote(stack.app['venv'])}/bin/python -c {shlex.quote(source)} {shlex.quote(manifest)} 2>/dev/null")
+    seen = json.loads(out.splitlines()[-1])
+    record(f"stored {seen['stored']:g}", f"{seen['memory']:g} (the value in memory)")
+    assert seen["stored"] == seen["memory"]

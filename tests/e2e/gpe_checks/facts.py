@@ -21,6 +21,7 @@ class Stack:
     redis: dict
     prometheus: dict
     services: dict  # service name -> Service
+    manifest_dir: str = DEFAULT_MANIFEST_DIR
 
     def service(self, component):
         """The Service running a component (self.app, self.redis or self.prometheus)."""
@@ -129,6 +130,7 @@ def load_stack(host, directory=DEFAULT_MANIFEST_DIR):
         app=manifests["gunicorn_app"],
         redis=manifests.get("redis"),
         prometheus=manifests.get("prometheus"),
+        manifest_dir=directory,
         services={
             manifest["name"]: Service.from_manifest(host, manifest)
             for key, manifest in manifests.items()

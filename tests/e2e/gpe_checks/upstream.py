@@ -98,3 +98,14 @@ ASYNC_CLOSE_COUNTED_AS_FAILURE = pytest.mark.xfail(
 )
 
 ASYNC_WORKER_CLASSES = ("PrometheusGeventWorker", "PrometheusEventletWorker")
+
+REDIS_INC_NOT_SERIALIZED = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, backend/core/values.py RedisValue.inc): the value is "
+        "added in memory and written to Redis outside any lock, so two threads of one "
+        "PrometheusThreadWorker can write out of order and Redis keeps the older, lower value "
+        "until that series is written again (seen under load: 1,995 of 2,000 requests)"
+    ),
+)
