@@ -4,7 +4,6 @@ Reads <build dir>/images.json, which the images role writes. Containers started 
 a name of their own and are removed at the end of each check.
 """
 
-import hashlib
 import json
 import time
 
@@ -13,7 +12,8 @@ import pytest
 from gpe_checks.waiting import wait_until
 
 BUILD_DIR = "/var/cache/gpe-stack/images"
-USERS = {"redis": "redis", "prometheus": "prometheus"}
+USERS = {"redis": "redis", "prometheus": "prometheus", "app": "app", "sidecar": "sidecar"}
+COMPONENTS = sorted(USERS)
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +27,18 @@ def _inspect(host, ref):
     return json.loads(host.check_output(f"docker image inspect {ref}"))[0]
 
 
-@pytest.mark.parametrize("component", ["redis", "prometheus"])
-def test_image_tag_is_the_hash_of_its_dockerfile(host, images, component):
-    if images["source"] != "bootstrap":
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_image_tag_is_the_hash_of_its_build_context(host, images, component):
+    if images["source"] != "bootstrap" and component in ("redis", "prometheus"):
         pytest.skip("pulled upstream images keep their own tags")
-    dockerfile = host.file(f"{BUILD_DIR}/{component}/Dockerfile").content
-    expected = hashlib.sha256(dockerfile).hexdigest()[:12]
-    assert images["images"][component].endswith(f":{expected}")
+    context = f"{BUILD_DIR}/{component}"
+    digest = host.check_output(
+        f"cd {context} && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum").split()[0]
+    assert images["images"][component] == f"gpe-{component}:{digest[:12]}"
     assert _inspect(host, images["images"][component])["Id"]
 
 
-@pytest.mark.parametrize("component", ["redis", "prometheus"])
+@pytest.mark.parametrize("component", COMPONENTS)
 def test_image_runs_as_its_own_user(host, images, component):
     assert _inspect(host, images["images"][component])["Config"]["User"] == USERS[component]
 
@@ -54,10 +55,10 @@ def container(host):
     """Run a detached container; stopped and removed afterwards, even on failure."""
     names = []
 
-    def run(image, *args):
+    def run(image, *args, network="none"):
         name = f"gpe-check-{len(names)}-{int(time.time() * 1000)}"
         names.append(name)
-        host.check_output(f"docker run -d --name {name} --network none {image} {' '.join(args)}")
+        host.check_output(f"docker run -d --name {name} --network {network} {image} {' '.join(args)}")
         return name
 
     yield run
@@ -81,3 +82,57 @@ def test_prometheus_image_checks_a_config(host, images):
         f"docker run --rm --network none --entrypoint /usr/bin/promtool {images['images']['prometheus']} "
         "check config /etc/prometheus/prometheus.yml")
     assert "SUCCESS" in out
+
+
+def _healthy(host, name):
+    wait_until(lambda: _health(host, name), f"{name} to be healthy", timeout=60, interval=0.2,
+               until=lambda status: status == "healthy")
+
+
+def test_app_container_becomes_healthy_and_exports(host, images, container):
+    name = container(images["images"]["app"])
+    _healthy(host, name)
+    # The healthcheck's requests are served by the workers, so /metrics has counted some.
+    text = host.check_output(
+        f"docker exec {name} /opt/app/venv/bin/python -c "
+        "\"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/metrics', timeout=5).read().decode())\"")
+    assert "# TYPE gunicorn_worker_requests_total counter" in text
+
+
+def _sidecar(host, images, *args):
+    return host.run(f"docker run --rm --network none {images['images']['sidecar']} {' '.join(args)}")
+
+
+def test_sidecar_help_names_every_mode(host, images):
+    result = _sidecar(host, images, "help")
+    assert result.rc == 0
+    assert all(mode in result.stdout for mode in ("sidecar", "standalone", "health", "help"))
+
+
+def test_sidecar_rejects_an_unknown_mode(host, images):
+    result = _sidecar(host, images, "serve")
+    assert result.rc == 2
+    assert "unknown mode 'serve'" in result.stderr
+
+
+def test_sidecar_health_fails_without_an_exporter(host, images):
+    result = _sidecar(host, images, "health")
+    assert result.rc == 1
+    assert "does not answer" in result.stderr
+
+
+def test_standalone_sidecar_is_healthy(host, images, container):
+    name = container(images["images"]["sidecar"], "standalone")
+    _healthy(host, name)
+    assert host.run(f"docker exec {name} /opt/sidecar/venv/bin/python /opt/sidecar/gpe_sidecar.py health").rc == 0
+
+
+def test_sidecar_without_its_source_is_unhealthy(host, images, container):
+    # Sidecar mode with a Redis that is not there: it serves, but says the source is down.
+    name = container(images["images"]["sidecar"], "sidecar")
+    result = wait_until(
+        lambda: host.run(f"docker exec {name} /opt/sidecar/venv/bin/python /opt/sidecar/gpe_sidecar.py health"),
+        f"{name} to answer its health check", timeout=30, interval=0.2,
+        until=lambda r: "does not answer" not in r.stderr)
+    assert result.rc == 1
+    assert 'gpe_sidecar_source_up{mode="sidecar",source="redis"} 0.0' in result.stderr
