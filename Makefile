@@ -6,7 +6,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs; each is a full `molecule test` (destroy, converge,
 # idempotence, verify, destroy).
-SCENARIOS ?= docker_host images default redis yaml_config thread gevent eventlet
+SCENARIOS ?= docker_host images standalone default redis yaml_config thread gevent eventlet
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
