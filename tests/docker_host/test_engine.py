@@ -2,11 +2,13 @@
 a container (from an image imported here, since no registry is reachable)."""
 
 import json
+import os
 
 import pytest
 
 SOCKET = "/var/run/docker.sock"
-SCRATCH_IMAGE = "gpe-check-scratch:latest"
+# A tag of this run only: nothing else can be named so, and it is removed afterwards.
+SCRATCH_IMAGE = f"gpe-check-scratch:run-{os.getpid()}"
 
 
 def test_engine_answers_on_its_socket(host):
@@ -22,14 +24,14 @@ def test_engine_uses_overlay2(host):
 
 @pytest.fixture
 def scratch_image(host):
-    """An image holding only the host's busybox-free `true`: static enough to run alone."""
+    """An image of the host's /bin/true and the libraries it links, imported on the spot."""
     host.check_output(
         "set -e; d=$(mktemp -d); cp /bin/true $d/true; "
         "for lib in $(ldd /bin/true | grep -o '/[^ ]*'); do mkdir -p $d$(dirname $lib); cp $lib $d$lib; done; "
         f"tar -C $d -c . | docker import --change 'CMD [\"/true\"]' - {SCRATCH_IMAGE} >/dev/null; rm -rf $d"
     )
     yield SCRATCH_IMAGE
-    host.run(f"docker image rm {SCRATCH_IMAGE}")
+    host.check_output(f"docker image rm {SCRATCH_IMAGE}")
 
 
 def test_engine_runs_a_container(host, scratch_image):

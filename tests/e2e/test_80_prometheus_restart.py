@@ -6,6 +6,7 @@ import time
 import pytest
 
 from gpe_checks import http
+from gpe_checks.prometheus import job_targets, wait_for_query
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
@@ -24,20 +25,6 @@ def _seconds(duration):
     raise AssertionError(f"unexpected scrape interval {duration!r}")
 
 
-def _targets_scraped_since(stack, since):
-    """Health of the job's targets, counting only scrapes after `since` (epoch seconds)."""
-    url = stack.prometheus["url"]
-    targets = http.get_json(f"{url}/api/v1/targets")["data"]["activeTargets"]
-    return {t["labels"]["instance"]: t["health"] if _epoch(t["lastScrape"]) > since else "not scraped"
-            for t in targets if t["labels"].get("job") == stack.prometheus["job"]}
-
-
-def _epoch(rfc3339):
-    from datetime import datetime
-
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
-
-
 def test_target_up_after_restart_and_counter_monotone(stack, record):
     if not stack.prometheus:
         pytest.skip("this stack has no Prometheus")
@@ -49,9 +36,7 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     http.send(stack.app_url, [("/", 200)] * 5)
     counted = wait_for_requests(stack, before, 5).total(SERIES)
     # The last value before the restart is stored before Prometheus goes down.
-    wait_until(lambda: http.get_json(f"{url}/api/v1/query?query={http.quote(f'sum({SERIES})')}"),
-               f"Prometheus to store sum({SERIES}) == {counted:g}", timeout=30, interval=0.25,
-               until=lambda body: [float(r["value"][1]) for r in body["data"]["result"]] == [counted])
+    wait_for_query(url, f"sum({SERIES})", counted)
 
     service = stack.service(stack.prometheus)
     service.stop()
@@ -60,7 +45,8 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     wait_until(lambda: http.get(f"{url}/-/ready", timeout=2)[0], "Prometheus to be ready", timeout=60,
                interval=0.1, until=lambda status: status == 200)
     ready = time.monotonic()
-    seen = wait_until(lambda: _targets_scraped_since(stack, stopped_at), f"targets {sorted(expected)} up",
+    seen = wait_until(lambda: job_targets(url, stack.prometheus["job"], scraped_after=stopped_at),
+                      f"targets {sorted(expected)} up",
                       timeout=30, interval=0.1, until=lambda found: found == expected)
     took = time.monotonic() - ready
 
@@ -69,9 +55,7 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     refreshed = serve_on_every_worker(stack)
     http.send(stack.app_url, [("/", 200)] * 5)
     final = wait_for_requests(stack, refreshed, 5).total(SERIES)
-    wait_until(lambda: http.get_json(f"{url}/api/v1/query?query={http.quote(f'sum({SERIES})')}"),
-               f"Prometheus to report sum({SERIES}) == {final:g}", timeout=30, interval=0.25,
-               until=lambda body: [float(r["value"][1]) for r in body["data"]["result"]] == [final])
+    wait_for_query(url, f"sum({SERIES})", final)
     query = (f"{url}/api/v1/query_range?query={http.quote(SERIES)}&start={window_start:.3f}"
              f"&end={time.time():.3f}&step={interval:g}")
     series = http.get_json(query)["data"]["result"]

@@ -30,6 +30,15 @@ def get(url, timeout=10.0, close=False):
         connection.close()
 
 
+def attempt(url, timeout=10.0):
+    """The status of a GET, or the name of the error that kept it from an answer
+    (ConnectionRefusedError, ConnectionResetError, RemoteDisconnected, TimeoutError...)."""
+    try:
+        return get(url, timeout)[0]
+    except (OSError, http.client.HTTPException) as error:
+        return type(error).__name__
+
+
 def get_json(url, timeout=10.0):
     status, body = get(url, timeout)
     if status != 200:

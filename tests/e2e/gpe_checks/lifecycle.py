@@ -7,7 +7,6 @@ by name; stopped services are started again through their process manager.
 import threading
 import time
 from dataclasses import dataclass, field
-from http.client import HTTPException
 
 from . import http
 from .waiting import wait_until
@@ -68,13 +67,6 @@ class Stop:
         return max(self.exited.values())
 
 
-def _outcome(url, timeout):
-    try:
-        return http.get(url, timeout)[0]
-    except (OSError, HTTPException) as error:  # refused, reset or closed without an answer
-        return type(error).__name__
-
-
 def terminate_during_request(stack, request_seconds, timeout):
     """SIGTERM the master while a /stream request of `request_seconds` is in a worker.
 
@@ -107,7 +99,7 @@ def terminate_during_request(stack, request_seconds, timeout):
         pending -= set(stop.exited)
         # A new request every PROBE_SECONDS while the stack drains.
         if pending and now >= len(stop.probes) * PROBE_SECONDS:
-            stop.probes.append((round(now, 2), _outcome(stack.app_url + "/", 1)))
+            stop.probes.append((round(now, 2), http.attempt(stack.app_url + "/", 1)))
     stop.finished_at = time.monotonic()
     client.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
     assert not pending, f"still running {timeout}s after SIGTERM: {sorted(pending)}"

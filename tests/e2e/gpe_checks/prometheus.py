@@ -1,0 +1,33 @@
+"""Prometheus' HTTP API, as the checks ask it."""
+
+from datetime import datetime
+
+from . import http
+from .waiting import wait_until
+
+
+def query(url, promql):
+    """Values of an instant query, one float per series."""
+    result = http.get_json(f"{url}/api/v1/query?query={http.quote(promql)}")["data"]["result"]
+    return [float(series["value"][1]) for series in result]
+
+
+def wait_for_query(url, promql, expected, timeout=30):
+    """Poll until the query answers exactly [expected]; return that answer."""
+    return wait_until(lambda: query(url, promql), f"Prometheus to answer {promql} == {expected:g}",
+                      timeout=timeout, interval=0.25, until=lambda values: values == [expected])
+
+
+def job_targets(url, job, scraped_after=None):
+    """Health of a job's targets by instance; with scraped_after (epoch seconds), a target
+    not scraped since then reads "not scraped"."""
+    targets = http.get_json(f"{url}/api/v1/targets")["data"]["activeTargets"]
+    return {
+        t["labels"]["instance"]: t["health"]
+        if scraped_after is None or _epoch(t["lastScrape"]) > scraped_after else "not scraped"
+        for t in targets if t["labels"].get("job") == job
+    }
+
+
+def _epoch(rfc3339):
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
