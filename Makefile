@@ -6,7 +6,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs; each is a full `molecule test` (destroy, converge,
 # idempotence, verify, destroy).
-SCENARIOS ?= docker_host images standalone default redis yaml_config thread gevent eventlet
+SCENARIOS ?= default redis yaml_config thread gevent eventlet docker_host images standalone sidecar compose
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -14,12 +14,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv e2e test unit lint molecule docker-host clean
+.PHONY: help venv e2e test unit lint molecule docker-host compose-files clean
 
 help:
-	@echo "make e2e [SCENARIO=default|redis|yaml_config|thread|gevent|eventlet|docker_host]"
+	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make docker-host                               install and start a Docker engine here"
+	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make test                                      unit tests, lint and every scenario"
 	@echo "make unit | make lint | make clean"
 
@@ -54,6 +55,10 @@ molecule: venv
 	done; \
 	python tools/junit_total.py $$(ls $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
 	  && [ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }
+
+# Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
+compose-files: venv
+	ansible-playbook playbooks/compose_files.yml
 
 # Installs and starts a Docker engine on this host (playbooks/docker.yml).
 docker-host: venv

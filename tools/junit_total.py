@@ -1,31 +1,68 @@
-"""Print one line per scenario report and a closing total from JUnit XML files.
+"""Print one line per scenario report, the failed checks, and a closing total from JUnit XML.
 
 Usage: python tools/junit_total.py reports/*/junit.xml
-The last line reads "e2e: N passed, N failed, N skipped" (xfails count as skipped).
+The failed checks come last but one, a line each (scenario, check, first line of the reason),
+so that the tail of a CI log says what went red; the last line reads
+"e2e: N passed, N failed, N skipped" (xfails count as skipped).
 """
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+# How many failed checks are listed before "... and N more".
+MAX_LISTED = 15
+REASON_WIDTH = 160
+
+
+def _suites(path):
+    root = ET.parse(path).getroot()
+    return [root] if root.tag == "testsuite" else root.findall("testsuite")
+
 
 def count(path):
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for suite in suites:
+    for suite in _suites(path):
         for key in totals:
             totals[key] += int(suite.get(key, 0))
     failed = totals["failures"] + totals["errors"]
     return totals["tests"] - failed - totals["skipped"], failed, totals["skipped"]
 
 
+def failed_checks(path):
+    """(check, reason) of every failed or erroring test case in one report."""
+    found = []
+    for suite in _suites(path):
+        for case in suite.iter("testcase"):
+            for outcome in ("failure", "error"):
+                element = case.find(outcome)
+                if element is None:
+                    continue
+                text = element.get("message") or element.text or outcome
+                reason = next((line.strip() for line in text.splitlines() if line.strip()), outcome)
+                module = case.get("classname", "").rsplit(".", 1)[-1]
+                # testinfra's host id ("ansible://localhost-") only makes the line longer.
+                name = re.sub(r"ansible://[\w.]+-?", "", case.get("name", ""))
+                found.append((f"{module}::{name}", reason[:REASON_WIDTH]))
+    return found
+
+
 def main(paths):
     grand = [0, 0, 0]
+    failures = []
     for path in paths:
         passed, failed, skipped = count(path)
-        print(f"{Path(path).parent.name}: {passed} passed, {failed} failed, {skipped} skipped")
+        scenario = Path(path).parent.name
+        print(f"{scenario}: {passed} passed, {failed} failed, {skipped} skipped")
         grand = [a + b for a, b in zip(grand, (passed, failed, skipped))]
+        failures += [(scenario, check, reason) for check, reason in failed_checks(path)]
+    if failures:
+        print("failed checks:")
+        for scenario, check, reason in failures[:MAX_LISTED]:
+            print(f"  {scenario} {check}: {reason}")
+        if len(failures) > MAX_LISTED:
+            print(f"  ... and {len(failures) - MAX_LISTED} more (reports/<scenario>/summary.md)")
     print(f"e2e: {grand[0]} passed, {grand[1]} failed, {grand[2]} skipped")
     return 1 if grand[1] or not paths else 0
 

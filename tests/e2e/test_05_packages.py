@@ -11,16 +11,16 @@ def _normal(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _installed(host, venv):
+def _installed(place, venv):
     """Normalised distribution name -> its `pip freeze` line, from the app's virtualenv."""
-    lines = host.check_output(f"{venv}/bin/python -m pip freeze --disable-pip-version-check").splitlines()
+    lines = place.check_output(f"{venv}/bin/python -m pip freeze --disable-pip-version-check").splitlines()
     return {_normal(re.split(r"\s*(?:==|@)\s*", line, maxsplit=1)[0]): line for line in lines}
 
 
 @pytest.mark.parametrize("package", sorted(DISTRIBUTIONS))
 def test_package_under_test_is_installed(host, stack, package, record):
     spec = stack.app[package].strip()
-    line = _installed(host, stack.app["venv"]).get(DISTRIBUTIONS[package], "")
+    line = _installed(stack.app_place, stack.app["venv"]).get(DISTRIBUTIONS[package], "")
     record(line, spec)
     pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", spec)
     if pinned:

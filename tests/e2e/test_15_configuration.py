@@ -15,13 +15,13 @@ EXPORTER_VARIABLES = {
 }
 
 
-def _process_environment(host, pid):
-    raw = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+def _process_environment(place, pid):
+    raw = place.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
     return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
 
 
 def test_process_gets_exactly_the_configured_environment(host, stack, record):
-    environment = _process_environment(host, stack.master_pid())
+    environment = _process_environment(stack.app_place, stack.master_pid())
     given = sorted(EXPORTER_VARIABLES & set(environment))
     expected = sorted(EXPORTER_VARIABLES & set(stack.app["environment_keys"]))
     record(given, expected)

@@ -32,10 +32,11 @@ def test_every_metric_family_is_declared_with_its_type(stack, record):
 
 
 def _promtool(host, stack, text):
-    promtool = host.find_command("promtool") if host.exists("promtool") else None
-    if not promtool:
+    """promtool where the stack's Prometheus is: on the host, or in its container."""
+    place = stack.place(stack.prometheus or {})
+    if not place.container and not host.exists("promtool"):
         pytest.skip("promtool is not installed on this host (it comes with Prometheus)")
-    return host.run(f"printf %s {shlex.quote(text)} | {promtool} check metrics")
+    return host.run(f"printf %s {shlex.quote(text)} | {place.command('promtool check metrics')}")
 
 
 def _without_repeated_help(text):

@@ -4,6 +4,10 @@ HUP replaces every worker, TTIN adds one, TTOU removes one, USR1 reopens the log
 and keeps the workers. Signals go to the pid in the stack's own pidfile.
 """
 
+import json
+import shlex
+from pathlib import Path
+
 import pytest
 
 from gpe_checks import http, upstream
@@ -94,3 +98,19 @@ def test_usr1_counts_once_and_keeps_the_workers(stack, record):
     assert delta == 1
     assert now == workers
     assert http.send(stack.app_url, [("/", 200)] * 4).unexpected == []
+
+
+@upstream.MASTER_CHLD_HANDLER_DEADLOCK
+def test_chld_handler_returns_while_a_signal_metric_is_queued(stack, record):
+    """SIGCHLD right while the master queues a signal metric: the handler must return.
+
+    Runs the exporter's own PrometheusMaster in the app's virtualenv (a master built, never
+    started), holds its queue's lock as put_nowait does and calls handle_chld, as the
+    kernel would on top of that frame. A hang is a master that never handles a signal again.
+    """
+    source = (Path(__file__).parent / "gpe_checks" / "probes" / "master_chld_reentry.py").read_text()
+    out = stack.app_place.check_output(
+        f"{shlex.quote(stack.app['venv'])}/bin/python -c {shlex.quote(source)} 2>/dev/null")
+    seen = json.loads(out.splitlines()[-1])
+    record(f"returned: {seen['returned']} after {seen['seconds']}s", "returned: True")
+    assert seen["returned"]

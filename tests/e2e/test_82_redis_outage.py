@@ -9,8 +9,11 @@ from gpe_checks import http
 from gpe_checks.traffic import requests_delta, serve_and_count, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
-DURING_OUTAGE = 20
+DURING_OUTAGE = 12
 METRICS_DEADLINE_SECONDS = 5
+# A stopped Redis container takes its name with it: the exporter's next connection waits
+# for the resolver to give up on that name first (glibc's default timeout, seen here).
+RESOLVER_TIMEOUT_SECONDS = 5
 
 
 def test_app_survives_a_redis_outage_and_counting_recovers(stack, record):
@@ -18,13 +21,15 @@ def test_app_survives_a_redis_outage_and_counting_recovers(stack, record):
         pytest.skip("this stack stores metrics in files: no Redis to lose")
     if not stack.redis:
         pytest.skip("the stack's Redis is not deployed by this collection here: it cannot be stopped")
+    deadline = METRICS_DEADLINE_SECONDS + (RESOLVER_TIMEOUT_SECONDS if stack.redis.get("container") else 0)
     before = serve_on_every_worker(stack)
     redis = stack.service(stack.redis)
     redis.stop()
     try:
+        sent_at = time.monotonic()
         traffic = http.send(stack.app_url, [("/", 200)] * DURING_OUTAGE, concurrency=4)
         asked = time.monotonic()
-        status, _ = http.get(stack.app["metrics_url"], timeout=METRICS_DEADLINE_SECONDS)
+        status = http.attempt(stack.app["metrics_url"], timeout=deadline)
         metrics_took = time.monotonic() - asked
     finally:
         redis.start()
@@ -36,9 +41,9 @@ def test_app_survives_a_redis_outage_and_counting_recovers(stack, record):
     after = wait_for_requests(stack, before, sent)
     recovered = time.monotonic() - back
     counted = requests_delta(before, after)
-    record(f"app {traffic.count(lambda p, s: s == 200)}/{DURING_OUTAGE} 200, /metrics {status} in "
+    record(f"app {traffic.count(lambda p, s: s == 200)}/{DURING_OUTAGE} 200 in {asked - sent_at:.1f}s, /metrics {status} in "
            f"{metrics_took:.2f}s, counted {counted:g} of {sent} after {recovered:.1f}s",
-           f"all 200, /metrics 200 within {METRICS_DEADLINE_SECONDS}s, {sent} counted")
+           f"all 200, /metrics 200 within {deadline}s, {sent} counted")
     assert traffic.unexpected == []
     assert status == 200
     assert counted == sent

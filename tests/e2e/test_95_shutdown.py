@@ -42,12 +42,13 @@ class TestInFlightRequestDrains:
         began = stop.probes[first][0]
         later = [p for p in stop.probes[first:] if not _no_answer(p[1])]
         kinds = sorted({str(outcome) for _, outcome in stop.probes})
-        record(f"{len(stop.probes)} tried, unanswered from {began:.2f}s, answered later {later}, {kinds}",
-               f"unanswered from <= {SIGNAL_LATENCY_SECONDS}s on, refused at the end")
+        record(f"{len(stop.probes)} tried, unanswered from {began:.2f}s, answered later {later}, {kinds}, "
+               f"after the exit {stop.after_exit}",
+               f"unanswered from <= {SIGNAL_LATENCY_SECONDS}s on, refused after the exit")
         assert began <= SIGNAL_LATENCY_SECONDS
         assert later == []
         # Once the master closed its sockets and the workers left, the port refuses.
-        assert stop.probes[-1][1] == "ConnectionRefusedError"
+        assert stop.after_exit == "ConnectionRefusedError", f"after the exit: {stop.after_exit}"
 
     def test_every_process_exits_within_graceful_timeout(self, stack, stop, record):
         limit = stack.app["graceful_timeout"]
@@ -58,8 +59,8 @@ class TestInFlightRequestDrains:
         listening = {port: stack.listening(address, port) for address, port in (
             (stack.app["app_bind_address"], stack.app["app_port"]),
             (stack.app["metrics_bind_address"], stack.app["metrics_port"]))}
-        left = stack.processes_of(stack.app["user"])
-        record(f"listening {listening}, processes of {stack.app['user']}: {sorted(left)}", "none")
+        left = stack.app_leftovers()
+        record(f"listening {listening}, processes of the app left: {sorted(left)}", "none")
         assert not any(listening.values())
         assert left == set()
 

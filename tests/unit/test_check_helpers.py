@@ -1,13 +1,17 @@
 """The lifecycle helpers of the check library, on fakes: /proc parsing, HTTP client, control."""
 
+import importlib.util
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from gpe_checks import http
+from gpe_checks import http, upstream
 from gpe_checks.control import Service
 from gpe_checks.facts import _pid_states
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pid_states_read_the_letter_after_the_command_name():
@@ -86,3 +90,71 @@ def test_service_reads_its_control_manifest():
     assert (service.name, service.manager, service.start_command, service.stop_command,
             service.logs_command) == ("gpe-app", "supervisor", "ctl start gpe-app",
                                       "ctl stop gpe-app", "tail --lines 40 /x/gpe-app.log")
+
+
+DEADLOCKED_MASTER = """Process 14451: /opt/app/venv/bin/python3 /opt/app/venv/bin/gunicorn --config /opt/app/gunicorn.conf.py
+Python v3.11.2 (/usr/bin/python3.11)
+
+Thread 1 (idle): "MainThread"
+    Condition.__enter__ (threading.py:265)
+    Queue.put (queue.py:133)
+    Queue.put_nowait (queue.py:191)
+    PrometheusMaster._queue_signal_metric (gunicorn_prometheus_exporter/master.py:109)
+    PrometheusMaster.handle_chld (gunicorn_prometheus_exporter/master.py:255)
+    Queue.put (queue.py:140)
+    Queue.put_nowait (queue.py:191)
+    PrometheusMaster._queue_signal_metric (gunicorn_prometheus_exporter/master.py:109)
+    PrometheusMaster.handle_hup (gunicorn_prometheus_exporter/master.py:218)
+    Arbiter.run (gunicorn/arbiter.py:219)
+Thread 8 (active): "signal-metrics-processor"
+    Condition.wait (threading.py:324)
+    Queue.get (queue.py:180)
+"""
+
+SLEEPING_MASTER = """Thread 1 (idle): "MainThread"
+    Arbiter.sleep (gunicorn/arbiter.py:359)
+    Arbiter.run (gunicorn/arbiter.py:208)
+Thread 8 (active): "signal-metrics-processor"
+    Condition.wait (threading.py:324)
+    Queue.put (queue.py:180)
+    PrometheusMaster.handle_chld (gunicorn_prometheus_exporter/master.py:255)
+    PrometheusMaster._queue_signal_metric (gunicorn_prometheus_exporter/master.py:109)
+"""
+
+
+def test_master_deadlock_is_recognised_in_the_main_thread_only():
+    frames = upstream.master_chld_deadlock(DEADLOCKED_MASTER)
+    assert frames.startswith("Condition.__enter__") and "handle_hup" in frames
+    assert upstream.master_chld_deadlock(SLEEPING_MASTER) == ""
+    assert upstream.master_chld_deadlock("") == ""
+
+
+def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch):
+    spec = importlib.util.spec_from_file_location("e2e_conftest", ROOT / "tests/e2e/conftest.py")
+    e2e_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(e2e_conftest)
+    restarts = []
+    monkeypatch.setattr(e2e_conftest, "start_app_again", lambda stack: restarts.append("start"))
+
+    class FakeStack:
+        app = {"service": "gpe-app"}
+        threads = DEADLOCKED_MASTER
+
+        def master_threads(self):
+            return self.threads
+
+        def service(self, component):
+            return type("S", (), {"stop": lambda _self: restarts.append("stop")})()
+
+    class ExcInfo:
+        def __init__(self):
+            self.value = AssertionError("waited 30s for new workers")
+
+    stack, struck = FakeStack(), ExcInfo()
+    reason = e2e_conftest._struck_by_master_deadlock(stack, struck)
+    assert "handle_chld" in reason and "struck here" in reason
+    assert restarts == ["stop", "start"]
+    stack.threads = SLEEPING_MASTER  # restarted: a fixture error raised again is the same one
+    assert e2e_conftest._struck_by_master_deadlock(stack, struck) == reason
+    assert e2e_conftest._struck_by_master_deadlock(stack, ExcInfo()) == ""
+    assert restarts == ["stop", "start"]

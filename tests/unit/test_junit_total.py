@@ -34,3 +34,27 @@ def test_totals_over_scenarios(tmp_path, capsys):
 def test_no_report_is_a_failure(capsys):
     assert junit_total.main([]) == 1
     assert capsys.readouterr().out.strip() == "e2e: 0 passed, 0 failed, 0 skipped"
+
+
+def test_failed_checks_listed_before_the_total(tmp_path, capsys):
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    path = folder / "junit.xml"
+    path.write_text(
+        '<testsuites><testsuite name="pytest" tests="3" failures="1" errors="1" skipped="0">'
+        '<testcase classname="tests.e2e.test_20_counts" name="test_counts[ansible://localhost-app]">'
+        '<failure message="AssertionError: counted 3, sent 4&#10;assert 3 == 4">trace</failure>'
+        "</testcase>"
+        '<testcase classname="tests.e2e.test_90_expiry" name="test_expiry">'
+        '<error message="">WaitTimeout: waited 5s</error></testcase>'
+        '<testcase classname="tests.e2e.test_10_ports" name="test_ok"/>'
+        "</testsuite></testsuites>"
+    )
+    assert junit_total.main([str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "redis: 1 passed, 2 failed, 0 skipped",
+        "failed checks:",
+        "  redis test_20_counts::test_counts[app]: AssertionError: counted 3, sent 4",
+        "  redis test_90_expiry::test_expiry: WaitTimeout: waited 5s",
+        "e2e: 1 passed, 2 failed, 0 skipped",
+    ]

@@ -1,10 +1,13 @@
 """What the stack on a host has, read from the manifests its roles wrote there.
 
 Each role writes <manifest dir>/<role>.json: endpoints, storage backend, worker count,
-TTL. A check reads these facts; it never knows the scenario it runs in.
+TTL. A check reads these facts; it never knows the scenario it runs in. A component whose
+manifest names a container runs in that container on the (Docker) host: its files and
+processes are reached with `docker exec`, its endpoints on their published ports.
 """
 
 import json
+import shlex
 from dataclasses import dataclass
 
 from . import http
@@ -15,6 +18,41 @@ DEFAULT_MANIFEST_DIR = "/etc/gpe-stack/manifest"
 
 
 @dataclass
+class Place:
+    """Where a component's files and processes are: the host itself, or a container on it."""
+
+    host: object
+    container: str = ""
+    user: str = "0"  # in the container: the user its processes run as may read and signal them
+
+    def command(self, command):
+        if not self.container:
+            return command
+        return (f"docker exec -i --user {shlex.quote(str(self.user))} {shlex.quote(self.container)} "
+                f"sh -c {shlex.quote(command)}")
+
+    def run(self, command):
+        return self.host.run(self.command(command))
+
+    def check_output(self, command):
+        return self.host.check_output(self.command(command))
+
+    def running(self):
+        """Whether the container runs (always true for the host itself)."""
+        if not self.container:
+            return True
+        state = self.host.run(f"docker inspect --format '{{{{.State.Running}}}}' {shlex.quote(self.container)}")
+        return state.rc == 0 and state.stdout.strip() == "true"
+
+    def address(self, network):
+        """The container's address on a Docker network (the host reaches it there)."""
+        template = f"{{{{(index .NetworkSettings.Networks {json.dumps(network)}).IPAddress}}}}"
+        address = self.host.check_output(f"docker inspect --format {shlex.quote(template)} {shlex.quote(self.container)}")
+        assert address, f"{self.container} has no address on network {network}: is it running?"
+        return address
+
+
+@dataclass
 class Stack:
     host: object  # the testinfra host the stack runs on
     app: dict
@@ -22,6 +60,7 @@ class Stack:
     prometheus: dict
     services: dict  # service name -> Service
     manifest_dir: str = DEFAULT_MANIFEST_DIR
+    containers: dict = None  # the container pattern (network, containers, ports), if any
 
     def service(self, component):
         """The Service running a component (self.app, self.redis or self.prometheus)."""
@@ -40,35 +79,88 @@ class Stack:
         return self.app["app_url"]
 
     # -- processes ---------------------------------------------------------------
+    # Pids are those of the app's place: the exporter labels series with the pid its
+    # process sees, which in a container is the pid in the container.
+    @property
+    def app_place(self):
+        # Root in a container may not read the environment of another user's process.
+        return Place(self.host, self.app.get("container", ""), self.app["user"])
+
+    def place(self, component):
+        """Where the files and processes of self.app, self.redis or self.prometheus are."""
+        return Place(self.host, component.get("container", ""))
+
     def master_pid(self):
+        if self.app_place.container:
+            assert self.app_place.running(), f"container {self.app_place.container} is not running"
+            return 1  # the image starts Gunicorn as the container's first process
         pidfile = self.host.file(self.app["pidfile"])
         assert pidfile.exists, f"no Gunicorn pidfile at {self.app['pidfile']}"
         return int(pidfile.content_string.strip())
+
+    def master_host_pid(self):
+        """The master's pid as the host sees it (a container's first process has another)."""
+        if self.app_place.container:
+            return int(self.host.check_output(
+                f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(self.app_place.container)}"))
+        return self.master_pid()
+
+    def master_threads(self):
+        """py-spy's dump of the master's threads, or "" where the host has no py-spy."""
+        if not self.host.exists("py-spy"):
+            return ""
+        result = self.host.run(f"py-spy dump --pid {self.master_host_pid()}")
+        return result.stdout if result.rc == 0 else ""
+
+    def app_running(self):
+        """Whether the Gunicorn master runs (its container, or the pid in its pidfile)."""
+        if self.app_place.container:
+            return self.app_place.running()
+        pidfile = self.host.file(self.app["pidfile"])
+        return pidfile.exists and bool(self.alive({int(pidfile.content_string.strip() or 0)}))
 
     def worker_pids(self):
         """Pids of the live children of the Gunicorn master."""
         master = self.master_pid()
         # The arbiter forks from its main thread; the exporter's threads come and go, so
         # a glob over all tasks races with them.
-        out = self.host.check_output(f"cat /proc/{master}/task/{master}/children")
+        out = self.app_place.check_output(f"cat /proc/{master}/task/{master}/children")
         return {int(pid) for pid in out.split()}
 
     def alive(self, pids):
-        """The pids among `pids` that are still running (a zombie has exited)."""
+        """The pids among `pids` that are still running (a zombie has exited).
+
+        In a container that has stopped, none is."""
         if not pids:
             return set()
         paths = " ".join(f"/proc/{int(pid)}/stat" for pid in pids)
         # A missing /proc entry is a process already reaped: cat's error is expected.
-        out = self.host.run(f"cat {paths} 2>/dev/null").stdout
+        out = self.app_place.run(f"cat {paths} 2>/dev/null").stdout
         return {pid for pid, state in _pid_states(out) if state != "Z"}
 
     def processes_of(self, user):
-        """Running pids of a user: what a stopped stack must not leave behind."""
+        """Running pids (on the host) of a user name or uid: what a stopped stack must not
+        leave behind. A container's user is given by uid, which the host shares."""
+        uid = int(user) if str(user).isdigit() else int(self.host.user(user).uid)
         # /proc/<pid>/stat belongs to the process's user; the test only reads it.
         out = self.host.run(
-            f"find /proc -mindepth 2 -maxdepth 2 -name stat -user {int(self.host.user(user).uid)} "
-            "-exec cat {} + 2>/dev/null"
+            f"find /proc -mindepth 2 -maxdepth 2 -name stat -user {uid} -exec cat {{}} + 2>/dev/null"
         ).stdout
+        return {pid for pid, state in _pid_states(out) if state != "Z"}
+
+    def app_leftovers(self):
+        """Running pids (on the host) of the stopped app: its user's processes on a host; in
+        a container, every process still in the container's cgroup (other containers may
+        run as the same uid)."""
+        if not self.app_place.container:
+            return self.processes_of(self.app["user"])
+        cid = self.host.check_output(f"docker inspect --format '{{{{.Id}}}}' {shlex.quote(self.app_place.container)}")
+        # grep reads every cgroup file; a process gone meanwhile is no leftover.
+        found = self.host.run(f"grep -l -F {shlex.quote(cid)} /proc/[0-9]*/cgroup 2>/dev/null").stdout.split()
+        if not found:
+            return set()
+        stats = " ".join(path.replace("/cgroup", "/stat") for path in found)
+        out = self.host.run(f"cat {stats} 2>/dev/null").stdout
         return {pid for pid, state in _pid_states(out) if state != "Z"}
 
     def listening(self, address, port):
@@ -83,8 +175,12 @@ class Stack:
         import redis  # only the Redis checks need the client
 
         conf = self.redis or self.app["redis"]
+        host = conf["host"]
+        if conf.get("container"):
+            # Asked each time: a restarted container may get another address.
+            host = self.place(conf).address(conf["network"])
         return redis.Redis(
-            host=conf["host"],
+            host=host,
             port=int(conf["port"]),
             password=conf.get("password") or None,
             db=int(self.app["redis"]["db"]),
@@ -131,6 +227,7 @@ def load_stack(host, directory=DEFAULT_MANIFEST_DIR):
         redis=manifests.get("redis"),
         prometheus=manifests.get("prometheus"),
         manifest_dir=directory,
+        containers=manifests.get("containers"),
         services={
             manifest["name"]: Service.from_manifest(host, manifest)
             for key, manifest in manifests.items()

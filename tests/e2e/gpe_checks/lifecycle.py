@@ -1,7 +1,8 @@
 """Signals to the Gunicorn master and what the stack does about them.
 
-Signals go to the pid in the stack's own Gunicorn pidfile, never to a process found
-by name; stopped services are started again through their process manager.
+Signals go to the pid in the stack's own Gunicorn pidfile (in a container: its first
+process), never to a process found by name; stopped services are started again through
+their process manager.
 """
 
 import threading
@@ -13,10 +14,22 @@ from .waiting import wait_until
 
 RESTARTS = "gunicorn_master_worker_restart_total"
 PROBE_SECONDS = 0.05
+REFUSED_WITHIN_SECONDS = 2.0
 
 
 def send_signal(stack, signal, pid):
-    stack.host.check_output(f"kill -{signal} {int(pid)}")
+    stack.app_place.check_output(f"kill -{signal} {int(pid)}")
+
+
+def send_terminate(stack, pid):
+    """SIGTERM to the master, the way its manager sends it when stopping the app."""
+    service = stack.service(stack.app)
+    if service.manager == "docker":
+        # Through `docker stop`, in the background: Docker then knows the stop was wanted,
+        # where a bare signal would have the restart policy start the container again.
+        stack.host.check_output(f"{service.stop_command} >/dev/null 2>&1 &")
+    else:
+        send_signal(stack, "TERM", pid)
 
 
 def restarts(scrape, reason):
@@ -42,9 +55,7 @@ def app_is_serving(stack):
 
 def start_app_again(stack):
     """Start the app through its process manager unless it runs; wait until it serves."""
-    pidfile = stack.host.file(stack.app["pidfile"])
-    running = pidfile.exists and stack.alive({int(pidfile.content_string.strip() or 0)})
-    if not running:
+    if not stack.app_running():
         stack.service(stack.app).start()
     wait_until(lambda: app_is_serving(stack), "the app and /metrics to answer again", timeout=60, interval=0.2)
     wait_for_workers(stack, stack.app["workers"], f"{stack.app['workers']} workers after the start")
@@ -61,6 +72,7 @@ class Stop:
     master: int = 0
     workers: set = field(default_factory=set)
     finished_at: float = 0.0  # time.monotonic() when the last process was gone
+    after_exit: object = None  # what a new request got once every process was gone
 
     @property
     def last_exit(self):
@@ -89,7 +101,7 @@ def terminate_during_request(stack, request_seconds, timeout):
     client.start()
     assert in_worker.wait(10), "the /stream request never reached a worker"
     term["at"] = time.monotonic()
-    send_signal(stack, "TERM", stop.master)
+    send_terminate(stack, stop.master)
     pending = {stop.master} | stop.workers
     deadline = term["at"] + timeout
     while pending and time.monotonic() < deadline:
@@ -103,4 +115,17 @@ def terminate_during_request(stack, request_seconds, timeout):
     stop.finished_at = time.monotonic()
     client.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
     assert not pending, f"still running {timeout}s after SIGTERM: {sorted(pending)}"
+    stop.after_exit = _first_refusal(stack.app_url + "/")
     return stop
+
+
+def _first_refusal(url, within=REFUSED_WITHIN_SECONDS):
+    """What a new request gets once every process is gone: refused, at the latest when the
+    process manager has released the port (Docker's proxy of a published port goes with
+    the container a moment later). Returns the last outcome seen within the bound."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = http.attempt(url, 1)
+        if outcome == "ConnectionRefusedError" or time.monotonic() >= deadline:
+            return outcome
+        time.sleep(PROBE_SECONDS)

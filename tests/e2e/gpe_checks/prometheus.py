@@ -1,9 +1,15 @@
 """Prometheus' HTTP API, as the checks ask it."""
 
+import json
 from datetime import datetime
 
 from . import http
-from .waiting import wait_until
+from .waiting import WaitTimeout, wait_until
+
+
+def of_job(metric, job):
+    """The series of `metric` scraped by `job` (a sidecar's job holds the same series)."""
+    return f'{metric}{{job="{job}"}}'
 
 
 def query(url, promql):
@@ -12,10 +18,18 @@ def query(url, promql):
     return [float(series["value"][1]) for series in result]
 
 
-def wait_for_query(url, promql, expected, timeout=30):
-    """Poll until the query answers exactly [expected]; return that answer."""
-    return wait_until(lambda: query(url, promql), f"Prometheus to answer {promql} == {expected:g}",
-                      timeout=timeout, interval=0.25, until=lambda values: values == [expected])
+def wait_for_query(url, promql, expected, timeout=30, detail=None):
+    """Poll until the query answers exactly [expected]; return that answer. On timeout the
+    message also lists the series of `detail` (what a sum was taken over) as Prometheus has them."""
+    try:
+        return wait_until(lambda: query(url, promql), f"Prometheus to answer {promql} == {expected:g}",
+                          timeout=timeout, interval=0.25, until=lambda values: values == [expected])
+    except WaitTimeout as timeout_error:
+        if not detail:
+            raise
+        result = http.get_json(f"{url}/api/v1/query?query={http.quote(detail)}")["data"]["result"]
+        series = {json.dumps(s["metric"], sort_keys=True): s["value"][1] for s in result}
+        raise WaitTimeout(f"{timeout_error}; {detail} in Prometheus: {series}") from None
 
 
 def job_targets(url, job, scraped_after=None):

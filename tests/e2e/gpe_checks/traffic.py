@@ -4,6 +4,7 @@ from . import http
 from .waiting import wait_until
 
 UPTIME = "gunicorn_worker_uptime_seconds"
+DURATION_COUNT = "gunicorn_worker_request_duration_seconds_count"
 
 
 def by_pid(scrape, name=UPTIME):
@@ -11,17 +12,19 @@ def by_pid(scrape, name=UPTIME):
     return {int(s.label("pid")): s.value for s in scrape.select(name)}
 
 
-def serve_on_every_worker(stack, pids=None, baseline=None):
+def serve_on_every_worker(stack, pids=None, baseline=None, histogram=False):
     """Send parallel slow requests until every live worker has refreshed its gauges.
 
     The exporter updates a worker's gauges (and, with Redis, the TTL of its keys) when
     that worker starts a request, so each worker must serve one. Slow requests held in
-    parallel spread over all workers. Returns the scrape that shows it.
+    parallel spread over all workers. Returns the scrape that shows it; with
+    histogram=True one that also holds their observations in the duration histogram (a
+    baseline for comparing _count).
     """
-    return serve_and_count(stack, pids, baseline)[0]
+    return serve_and_count(stack, pids, baseline, histogram)[0]
 
 
-def serve_and_count(stack, pids=None, baseline=None):
+def serve_and_count(stack, pids=None, baseline=None, histogram=False):
     """serve_on_every_worker, and how many requests that took: (scrape, requests sent)."""
     pids = stack.worker_pids() if pids is None else pids
     start = stack.scrape()
@@ -43,8 +46,13 @@ def serve_and_count(stack, pids=None, baseline=None):
     # that died earlier expire meanwhile and would lower a plain sum.
     live = live_worker_ids(scrape, pids)
 
+    # The histogram is observed a moment after the counter moves: a baseline for _count
+    # must hold both. (With Redis storage quiet buckets can expire meanwhile, upstream's
+    # QUIET_SERIES_EXPIRE: only a check that rules that out asks for the histogram.)
+    names = ("gunicorn_worker_requests_total",) + ((DURATION_COUNT,) if histogram else ())
+
     def counted(now):
-        return requests_of(now, live) - requests_of(start, live) >= sum(sent)
+        return all(requests_of(now, live, name) - requests_of(start, live, name) >= sum(sent) for name in names)
 
     counted_scrape = wait_until(stack.scrape, f"{sum(sent)} more requests of workers {sorted(pids)}",
                                 timeout=20, until=counted)
@@ -56,9 +64,8 @@ def live_worker_ids(scrape, pids):
     return {s.label("worker_id") for s in scrape.select(UPTIME) if int(s.label("pid")) in pids}
 
 
-def requests_of(scrape, worker_ids):
-    return sum(s.value for s in scrape.select("gunicorn_worker_requests_total")
-               if s.label("worker_id") in worker_ids)
+def requests_of(scrape, worker_ids, name="gunicorn_worker_requests_total"):
+    return sum(s.value for s in scrape.select(name) if s.label("worker_id") in worker_ids)
 
 
 def requests_delta(before, after):

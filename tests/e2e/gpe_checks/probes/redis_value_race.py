@@ -3,8 +3,9 @@ RedisValue, the first is held between adding in memory and writing to Redis.
 
 Threads of a PrometheusThreadWorker can be scheduled exactly so; holding the first thread
 makes that interleaving happen every time. Prints {"memory": ..., "stored": ...}. Uses its
-own key prefix and removes its keys. Usage: python redis_value_race.py <app manifest>
-(the gunicorn_app.json the role wrote: Redis host, port, db and password).
+own key prefix and removes its keys. Usage: python redis_value_race.py < settings, where
+settings is the "redis" object of the app's manifest as JSON (host, port, db, password as
+the app sees them), on standard input so the password is not on a command line.
 """
 
 import json
@@ -14,8 +15,7 @@ import sys
 import tempfile
 import threading
 
-with open(sys.argv[1], encoding="utf-8") as manifest:
-    conf = json.load(manifest)["redis"]
+conf = json.load(sys.stdin)
 # The exporter validates its settings (and connects to Redis) on first use; this probe
 # serves nothing, so the metrics settings are placeholders.
 os.environ.update({
