@@ -75,9 +75,12 @@ def _struck_by_master_deadlock(stack, excinfo):
         return ""
     if not frames:
         return ""
-    stack.service(stack.app).stop()
-    start_app_again(stack)
     reason = f"{upstream.MASTER_CHLD_HANDLER_DEADLOCK.kwargs['reason']}; struck here, master's main thread: {frames}"
+    try:
+        stack.service(stack.app).stop()
+        start_app_again(stack)
+    except Exception as error:  # noqa: BLE001 - the checks that follow will show it
+        reason += f"; starting the app again failed: {error}"
     _DEADLOCKS.append((excinfo.value, reason))
     return reason
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpe_checks import http
+from gpe_checks import http, upstream
 from gpe_checks.lifecycle import send_signal, wait_for_workers
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
@@ -60,10 +60,14 @@ def test_panel_query_returns_data(stack, prometheus_with_traffic, title, expr, r
     record(f"{len(found)} series", ">= 1 series")
 
 
-def test_live_workers_panel_counts_the_configured_workers(stack, prometheus_with_traffic, record):
+def test_live_workers_panel_counts_the_configured_workers(request, stack, prometheus_with_traffic, record):
+    if not stack.uses_redis:
+        # The HUP above replaced every worker: with file storage their gauges stay.
+        request.applymarker(upstream.DEAD_WORKER_SERIES_LINGER)
     (expr,) = [_for_job(expr, stack) for title, expr in _panels() if title == LIVE_WORKERS]
-    # The replaced workers' series go stale (host) or expire with their TTL (Redis) first.
-    grace = stack.app["redis"]["ttl_seconds"] + 10 if stack.uses_redis else 10
+    # The replaced workers' series expire with their TTL first (Redis); with file storage
+    # they stay (the xfail above), and a few scrape intervals show it.
+    grace = stack.app["redis"]["ttl_seconds"] + 10 if stack.uses_redis else 4
     # With Redis storage an idle worker's series expire with its TTL: keep every worker busy.
     def live_workers():
         serve_on_every_worker(stack)

@@ -29,6 +29,11 @@ class Scrape:
                     Sample(sample.name, tuple(sorted(sample.labels.items())), float(sample.value))
                 )
 
+    def __repr__(self):
+        # What a timed-out wait shows as the last value seen.
+        requests = {s.label("worker_id"): s.value for s in self.select("gunicorn_worker_requests_total")}
+        return f"<scrape of {len(self.samples)} samples, requests_total by worker {requests}>"
+
     def select(self, name, **labels):
         """Samples of one series name whose labels include all the given ones.
 
