@@ -9,7 +9,7 @@ from gpe_checks import http
 from gpe_checks.traffic import requests_delta, serve_and_count, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
-DURING_OUTAGE = 8
+DURING_OUTAGE = 4
 METRICS_DEADLINE_SECONDS = 5
 # A stopped Redis container takes its name with it: the exporter's next connection waits
 # for the resolver to give up on that name first (glibc's default timeout, seen here).
