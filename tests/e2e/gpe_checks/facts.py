@@ -37,17 +37,20 @@ class Place:
     def check_output(self, command):
         return self.host.check_output(self.command(command))
 
+    def inspect(self, template):
+        """One field of `docker inspect` of the container (a Go template), as a command result."""
+        return self.host.run(f"docker inspect --format {shlex.quote(template)} {shlex.quote(self.container)}")
+
     def running(self):
         """Whether the container runs (always true for the host itself)."""
         if not self.container:
             return True
-        state = self.host.run(f"docker inspect --format '{{{{.State.Running}}}}' {shlex.quote(self.container)}")
+        state = self.inspect("{{.State.Running}}")
         return state.rc == 0 and state.stdout.strip() == "true"
 
     def address(self, network):
         """The container's address on a Docker network (the host reaches it there)."""
-        template = f"{{{{(index .NetworkSettings.Networks {json.dumps(network)}).IPAddress}}}}"
-        address = self.host.check_output(f"docker inspect --format {shlex.quote(template)} {shlex.quote(self.container)}")
+        address = self.inspect(f"{{{{(index .NetworkSettings.Networks {json.dumps(network)}).IPAddress}}}}").stdout.strip()
         assert address, f"{self.container} has no address on network {network}: is it running?"
         return address
 
@@ -101,8 +104,7 @@ class Stack:
     def master_host_pid(self):
         """The master's pid as the host sees it (a container's first process has another)."""
         if self.app_place.container:
-            return int(self.host.check_output(
-                f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(self.app_place.container)}"))
+            return int(self.app_place.inspect("{{.State.Pid}}").stdout)
         return self.master_pid()
 
     def master_threads(self):
@@ -136,7 +138,7 @@ class Stack:
         paths = " ".join(f"/proc/{int(pid)}/stat" for pid in pids)
         # A missing /proc entry is a process already reaped: cat's error is expected.
         out = self.app_place.run(f"cat {paths} 2>/dev/null").stdout
-        return {pid for pid, state in _pid_states(out) if state != "Z"}
+        return _live(out)
 
     def processes_of(self, user):
         """Running pids (on the host) of a user name or uid: what a stopped stack must not
@@ -146,7 +148,7 @@ class Stack:
         out = self.host.run(
             f"find /proc -mindepth 2 -maxdepth 2 -name stat -user {uid} -exec cat {{}} + 2>/dev/null"
         ).stdout
-        return {pid for pid, state in _pid_states(out) if state != "Z"}
+        return _live(out)
 
     def app_leftovers(self):
         """Running pids (on the host) of the stopped app: its user's processes on a host; in
@@ -154,14 +156,15 @@ class Stack:
         run as the same uid)."""
         if not self.app_place.container:
             return self.processes_of(self.app["user"])
-        cid = self.host.check_output(f"docker inspect --format '{{{{.Id}}}}' {shlex.quote(self.app_place.container)}")
+        cid = self.app_place.inspect("{{.Id}}").stdout.strip()
+        assert cid, f"no container {self.app_place.container}"
         # grep reads every cgroup file; a process gone meanwhile is no leftover.
         found = self.host.run(f"grep -l -F {shlex.quote(cid)} /proc/[0-9]*/cgroup 2>/dev/null").stdout.split()
         if not found:
             return set()
         stats = " ".join(path.replace("/cgroup", "/stat") for path in found)
         out = self.host.run(f"cat {stats} 2>/dev/null").stdout
-        return {pid for pid, state in _pid_states(out) if state != "Z"}
+        return _live(out)
 
     def listening(self, address, port):
         return self.host.socket(f"tcp://{address}:{int(port)}").is_listening
@@ -192,6 +195,11 @@ class Stack:
         client = client or self.redis_client()
         prefix = self.app["redis"]["key_prefix"]
         return sorted(client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def _live(stat_text):
+    """Pids of concatenated /proc/<pid>/stat lines, without zombies (they have exited)."""
+    return {pid for pid, state in _pid_states(stat_text) if state != "Z"}
 
 
 def _pid_states(stat_text):
