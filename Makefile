@@ -27,7 +27,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q .
+	$(VENV)/bin/pip install -q --editable .
 	touch $@
 
 venv: $(VENV)/.installed

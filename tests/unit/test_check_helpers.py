@@ -1,17 +1,17 @@
 """The lifecycle helpers of the check library, on fakes: /proc parsing, HTTP client, control."""
 
-import importlib.util
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from gpe_checks import http, upstream
+from gpe_checks import deadlock, http, upstream
 from gpe_checks.control import Service
 from gpe_checks.facts import _pid_states
+from gpe_checks.model import Control
+from gpe_checks.report import Report
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pid_states_read_the_letter_after_the_command_name():
@@ -83,13 +83,27 @@ def test_stream_names_a_refused_connection():
     assert http.stream("http://127.0.0.1:9/", lambda: None, timeout=2) == "ConnectionRefusedError"
 
 
-def test_service_reads_its_control_manifest():
-    manifest = {"name": "gpe-app", "manager": "supervisor", "start": "ctl start gpe-app",
-                "stop": "ctl stop gpe-app", "logs": "tail --lines 40 /x/gpe-app.log"}
-    service = Service.from_manifest("host", manifest)
-    assert (service.name, service.manager, service.start_command, service.stop_command,
-            service.logs_command) == ("gpe-app", "supervisor", "ctl start gpe-app",
-                                      "ctl stop gpe-app", "tail --lines 40 /x/gpe-app.log")
+class _Commands:
+    """A host that records the commands it is asked to run."""
+
+    def __init__(self):
+        self.ran = []
+
+    def check_output(self, command):
+        self.ran.append(command)
+        return ""
+
+
+def test_service_runs_the_commands_of_its_manifest():
+    control = Control("gpe-app", "supervisor", "gpe-app", "ctl start gpe-app", "ctl stop gpe-app",
+                      "tail --lines 40 /x/gpe-app.log")
+    host = _Commands()
+    service = Service(host, control)
+    service.stop()
+    service.start()
+    assert (service.name, service.manager, service.logs_command) == (
+        "gpe-app", "supervisor", "tail --lines 40 /x/gpe-app.log")
+    assert host.ran == ["ctl stop gpe-app", "ctl start gpe-app"]
 
 
 DEADLOCKED_MASTER = """Process 14451: /opt/app/venv/bin/python3 /opt/app/venv/bin/gunicorn --config /opt/app/gunicorn.conf.py
@@ -130,14 +144,12 @@ def test_master_deadlock_is_recognised_in_the_main_thread_only():
 
 
 def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch):
-    spec = importlib.util.spec_from_file_location("e2e_conftest", ROOT / "tests/e2e/conftest.py")
-    e2e_conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(e2e_conftest)
     restarts = []
-    monkeypatch.setattr(e2e_conftest, "start_app_again", lambda stack: restarts.append("start"))
+    monkeypatch.setattr(deadlock, "start_app_again", lambda stack: restarts.append("start"))
+    diagnosis = deadlock.FailureDiagnosis(Report())
 
     class FakeStack:
-        app = {"service": "gpe-app"}
+        app = "the app"
         threads = DEADLOCKED_MASTER
 
         def master_threads(self):
@@ -151,10 +163,10 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
             self.value = AssertionError("waited 30s for new workers")
 
     stack, struck = FakeStack(), ExcInfo()
-    reason = e2e_conftest._struck_by_master_deadlock(stack, struck)
+    reason = diagnosis._struck_by_master_deadlock(stack, struck)
     assert "handle_chld" in reason and "struck here" in reason
     assert restarts == ["stop", "start"]
     stack.threads = SLEEPING_MASTER  # restarted: a fixture error raised again is the same one
-    assert e2e_conftest._struck_by_master_deadlock(stack, struck) == reason
-    assert e2e_conftest._struck_by_master_deadlock(stack, ExcInfo()) == ""
+    assert diagnosis._struck_by_master_deadlock(stack, struck) == reason
+    assert diagnosis._struck_by_master_deadlock(stack, ExcInfo()) == ""
     assert restarts == ["stop", "start"]

@@ -1,0 +1,116 @@
+"""Redis storage: the exporter's keys exist with a bounded TTL; file storage writes none."""
+
+import dataclasses
+import json
+import shlex
+import time
+
+import pytest
+
+from gpe_checks import http, upstream
+from gpe_checks.probes import probe_source
+from gpe_checks.traffic import serve_on_every_worker
+from gpe_checks.waiting import wait_until
+
+REQUESTS = "gunicorn_worker_requests_total"
+COUNT = "gunicorn_worker_request_duration_seconds_count"
+
+
+def test_redis_keys_have_bounded_ttl(stack, record):
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis")
+    serve_on_every_worker(stack)
+    client = stack.redis_client()
+    keys = stack.redis_keys(client)
+    prefix = stack.app.redis.key_prefix
+    metric_keys = [k for k in keys if ":metric:" in k]
+    meta_keys = [k for k in keys if ":meta:" in k]
+    # Milliseconds: TTL in seconds rounds a key in its last half second down to 0; PTTL 0
+    # is a key in its last millisecond (it has a TTL: -1 would be none).
+    # -2 is a key that expired between SCAN and PTTL (series nobody writes any more).
+    ttls = {k: t for k in keys if (t := client.pttl(k)) != -2}
+    ttl_ms = stack.app.redis.ttl_seconds * 1000
+    record(
+        f"{len(metric_keys)} metric, {len(meta_keys)} meta keys, PTTL {min(ttls.values())}..{max(ttls.values())} ms",
+        f"both kinds present, PTTL in [0, {ttl_ms}]" if not stack.app.redis.ttl_disabled else "no TTL",
+    )
+    assert metric_keys and meta_keys, keys
+    assert all(k.startswith(f"{prefix}:") for k in keys)
+    if stack.app.redis.ttl_disabled:
+        assert set(ttls.values()) == {-1}, ttls
+    else:
+        assert all(0 <= t <= ttl_ms for t in ttls.values()), {k: t for k, t in ttls.items() if not 0 <= t <= ttl_ms}
+
+
+def test_redis_metric_hashes_hold_values(stack):
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis")
+    serve_on_every_worker(stack)
+    client = stack.redis_client()
+    key = next(k for k in stack.redis_keys(client) if ":metric:" in k)
+    fields = client.hgetall(key)
+    assert {"value", "timestamp", "updated_at"} <= set(fields), fields
+    float(fields["value"])
+
+
+def test_file_storage_writes_no_redis_key(stack, record):
+    if stack.uses_redis:
+        pytest.skip("this stack stores metrics in Redis")
+    if not stack.redis:
+        pytest.skip("this stack has no Redis to look into")
+    http.send(stack.app_url, [("/", 200)] * 3)
+    keys = stack.redis_keys()
+    record(len(keys), 0)
+    assert keys == []
+
+
+def test_file_storage_writes_the_multiprocess_directory(stack):
+    if stack.uses_redis:
+        pytest.skip("this stack stores metrics in Redis")
+    serve_on_every_worker(stack)
+    files = stack.app_place.check_output(f"ls -A {shlex.quote(stack.app.multiproc_dir)}").split()
+    assert any(name.endswith(".db") for name in files), files
+
+
+def test_histogram_keeps_buckets_no_request_hit_lately(request, stack, record):
+    """Every worker's histogram _count equals its requests_total, also after a while in
+    which only slow requests came: live series must not expire (checked on both backends)."""
+    if stack.uses_redis:
+        request.applymarker(upstream.QUIET_SERIES_EXPIRE)
+    ttl = stack.app.redis.ttl_seconds if stack.uses_redis else 0
+    workers = stack.app.workers
+    # Fast requests land in the lowest buckets; afterwards only 0.2 s requests come.
+    assert http.send(stack.app_url, [("/", 200)] * 8 * workers, concurrency=workers).unexpected == []
+    quiet_until = time.monotonic() + ttl + 1
+    while time.monotonic() < quiet_until:  # bounded: one round per worker-wide refresh
+        scrape = serve_on_every_worker(stack)
+
+    def per_worker(scrape):
+        return ({s.label("worker_id"): s.value for s in scrape.select(COUNT)},
+                {s.label("worker_id"): s.value for s in scrape.select(REQUESTS)})
+
+    # The histogram is observed a moment after the counter moves: poll briefly (well within
+    # the TTL, so nothing expires while the checks wait).
+    counts, requests = wait_until(
+        lambda: per_worker(stack.scrape()), f"_count == requests_total for each of {workers} workers",
+        timeout=2, until=lambda pair: len(pair[1]) == workers and pair[0] == pair[1])
+    record(f"after {ttl + 1}s of slow requests only: _count {counts}", f"requests_total {requests}")
+
+
+def test_concurrent_increments_store_the_latest_value(request, stack, record):
+    """Two threads increment one series: Redis must end with the value both produced.
+
+    Runs the exporter's own RedisValue in the app's virtualenv against the stack's Redis,
+    with the first thread held between its addition and its write (a schedule threads of
+    a PrometheusThreadWorker can take on their own).
+    """
+    if not stack.uses_redis:
+        pytest.skip("file storage: prometheus_client locks each value while it adds and writes")
+    request.applymarker(upstream.REDIS_INC_NOT_SERIALIZED)
+    source = probe_source("redis_value_race.py")
+    probe = stack.app_place.command(f"{shlex.quote(stack.app.venv)}/bin/python -c {shlex.quote(source)} 2>/dev/null")
+    # printf is the shell's own: the settings (with the password) reach no command line.
+    out = stack.host.check_output(f"printf %s {shlex.quote(json.dumps(dataclasses.asdict(stack.app.redis)))} | {probe}")
+    seen = json.loads(out.splitlines()[-1])
+    record(f"stored {seen['stored']:g}", f"{seen['memory']:g} (the value in memory)")
+    assert seen["stored"] == seen["memory"]

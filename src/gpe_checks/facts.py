@@ -1,0 +1,260 @@
+"""A registered stack as the checks use it: its typed components (model.py), the host of
+each, and what can be asked of them (pids, scrapes, Redis keys, process control).
+
+A check reads these facts; it never knows the scenario it runs in. A component whose
+manifest names a container runs in that container on its node (a Docker host): its files
+and processes are reached with `docker exec`, its endpoints at their URLs.
+"""
+
+import json
+import shlex
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import http
+from .control import Service
+from .metrics import Scrape
+
+
+@dataclass
+class Place:
+    """Where a component's files and processes are: the host itself, or a container on it."""
+
+    host: object
+    container: str = ""
+    user: str = "0"  # in the container: the user its processes run as may read and signal them
+
+    def command(self, command):
+        if not self.container:
+            return command
+        return (f"docker exec -i --user {shlex.quote(str(self.user))} {shlex.quote(self.container)} "
+                f"sh -c {shlex.quote(command)}")
+
+    def run(self, command):
+        return self.host.run(self.command(command))
+
+    def check_output(self, command):
+        return self.host.check_output(self.command(command))
+
+    def inspect(self, template):
+        """One field of `docker inspect` of the container (a Go template), as a command result."""
+        return self.host.run(f"docker inspect --format {shlex.quote(template)} {shlex.quote(self.container)}")
+
+    def running(self):
+        """Whether the container runs (always true for the host itself)."""
+        if not self.container:
+            return True
+        state = self.inspect("{{.State.Running}}")
+        return state.rc == 0 and state.stdout.strip() == "true"
+
+    def address(self, network):
+        """The container's address on a Docker network (the host reaches it there)."""
+        address = self.inspect(f"{{{{(index .NetworkSettings.Networks {json.dumps(network)}).IPAddress}}}}").stdout.strip()
+        assert address, f"{self.container} has no address on network {network}: is it running?"
+        return address
+
+
+@dataclass
+class Stack:
+    """One registered stack: its components, each on the node (testinfra host) that runs it."""
+
+    name: str
+    kind: str
+    components: dict  # component name -> model.Component
+    hosts: dict  # node -> the testinfra host that reaches it
+
+    def __str__(self):
+        return self.name
+
+    def component(self, name):
+        return self.components.get(name)
+
+    @property
+    def app(self):
+        return self.components["app"]
+
+    @property
+    def redis(self):
+        return self.components.get("redis")
+
+    @property
+    def prometheus(self):
+        return self.components.get("prometheus")
+
+    @property
+    def sidecar(self):
+        return self.components.get("sidecar")
+
+    @property
+    def grafana(self):
+        return self.components.get("grafana")
+
+    @property
+    def in_containers(self):
+        return self.kind == "containers"
+
+    def host_of(self, component):
+        return self.hosts[component.node]
+
+    @property
+    def host(self):
+        """The node of the app (the host its processes and files are on)."""
+        return self.host_of(self.app)
+
+    def service(self, component):
+        """The Service that stops, starts and reads the log of a component."""
+        return Service(self.host_of(component), component.control)
+
+    @property
+    def services(self):
+        return {component.control.name: self.service(component) for component in self.components.values()}
+
+    # -- exporter --------------------------------------------------------------
+    def scrape(self):
+        status, body = http.get(self.app.metrics_url)
+        assert status == 200, f"{self.app.metrics_url} answered {status}: {body[:300]}"
+        return Scrape(body)
+
+    @property
+    def app_url(self):
+        return self.app.url
+
+    # -- processes ---------------------------------------------------------------
+    # Pids are those of the app's place: the exporter labels series with the pid its
+    # process sees, which in a container is the pid in the container.
+    @property
+    def app_place(self):
+        return self.place(self.app)
+
+    def place(self, component):
+        """Where the files and processes of a component are (root in a container may not
+        read the environment of another user's process: commands run as its user)."""
+        if component.container is None:
+            return Place(self.host_of(component))
+        return Place(self.host_of(component), component.container.name, component.control.user)
+
+    def master_pid(self):
+        if self.app_place.container:
+            assert self.app_place.running(), f"container {self.app_place.container} is not running"
+            return 1  # the image starts Gunicorn as the container's first process
+        pidfile = self.host.file(self.app.pidfile)
+        assert pidfile.exists, f"no Gunicorn pidfile at {self.app.pidfile}"
+        return int(pidfile.content_string.strip())
+
+    def master_host_pid(self):
+        """The master's pid as the host sees it (a container's first process has another)."""
+        if self.app_place.container:
+            return int(self.app_place.inspect("{{.State.Pid}}").stdout)
+        return self.master_pid()
+
+    def master_threads(self):
+        """py-spy's dump of the master's threads, or "" where the host has no py-spy."""
+        if not self.host.exists("py-spy"):
+            return ""
+        result = self.host.run(f"py-spy dump --pid {self.master_host_pid()}")
+        return result.stdout if result.rc == 0 else ""
+
+    def app_running(self):
+        """Whether the Gunicorn master runs (its container, or the pid in its pidfile)."""
+        if self.app_place.container:
+            return self.app_place.running()
+        pidfile = self.host.file(self.app.pidfile)
+        return pidfile.exists and bool(self.alive({int(pidfile.content_string.strip() or 0)}))
+
+    def worker_pids(self):
+        """Pids of the live children of the Gunicorn master."""
+        master = self.master_pid()
+        # The arbiter forks from its main thread; the exporter's threads come and go, so
+        # a glob over all tasks races with them.
+        out = self.app_place.check_output(f"cat /proc/{master}/task/{master}/children")
+        return {int(pid) for pid in out.split()}
+
+    def alive(self, pids):
+        """The pids among `pids` that are still running (a zombie has exited).
+
+        In a container that has stopped, none is."""
+        if not pids:
+            return set()
+        paths = " ".join(f"/proc/{int(pid)}/stat" for pid in pids)
+        # A missing /proc entry is a process already reaped: cat's error is expected.
+        out = self.app_place.run(f"cat {paths} 2>/dev/null").stdout
+        return _live(out)
+
+    def processes_of(self, user):
+        """Running pids (on the app's node) of a user name or uid: what a stopped stack
+        must not leave behind. A container's user is given by uid, which the host shares."""
+        uid = int(user) if str(user).isdigit() else int(self.host.user(user).uid)
+        # /proc/<pid>/stat belongs to the process's user; the test only reads it.
+        out = self.host.run(
+            f"find /proc -mindepth 2 -maxdepth 2 -name stat -user {uid} -exec cat {{}} + 2>/dev/null"
+        ).stdout
+        return _live(out)
+
+    def app_leftovers(self):
+        """Running pids (on the node) of the stopped app: its user's processes on a host; in
+        a container, every process still in the container's cgroup (other containers may
+        run as the same uid)."""
+        if not self.app_place.container:
+            return self.processes_of(self.app.control.user)
+        cid = self.app_place.inspect("{{.Id}}").stdout.strip()
+        assert cid, f"no container {self.app_place.container}"
+        # grep reads every cgroup file; a process gone meanwhile is no leftover.
+        found = self.host.run(f"grep -l -F {shlex.quote(cid)} /proc/[0-9]*/cgroup 2>/dev/null").stdout.split()
+        if not found:
+            return set()
+        stats = " ".join(path.replace("/cgroup", "/stat") for path in found)
+        out = self.host.run(f"cat {stats} 2>/dev/null").stdout
+        return _live(out)
+
+    def listening(self, address, port):
+        return self.host.socket(f"tcp://{address}:{int(port)}").is_listening
+
+    # -- redis -------------------------------------------------------------------
+    @property
+    def uses_redis(self):
+        return self.app.storage == "redis"
+
+    def redis_client(self):
+        import redis  # only the Redis checks need the client
+
+        settings = self.app.redis
+        host, port, password = settings.host, settings.port, settings.password
+        if self.redis:
+            endpoint = self.redis.endpoint
+            password = self.redis.password
+            if endpoint.url:
+                host, port = url_host_port(endpoint.url)
+            else:
+                # Asked each time: a restarted container may get another address.
+                host, port = self.place(self.redis).address(endpoint.network), endpoint.port
+        return redis.Redis(
+            host=host,
+            port=int(port),
+            password=password or None,
+            db=settings.db,
+            socket_timeout=5,
+            decode_responses=True,
+        )
+
+    def redis_keys(self, client=None):
+        client = client or self.redis_client()
+        return sorted(client.scan_iter(match=f"{self.app.redis.key_prefix}:*", count=1000))
+
+
+def url_host_port(url):
+    """(host, port) of a URL: IPv6 without its brackets."""
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def _live(stat_text):
+    """Pids of concatenated /proc/<pid>/stat lines, without zombies (they have exited)."""
+    return {pid for pid, state in _pid_states(stat_text) if state != "Z"}
+
+
+def _pid_states(stat_text):
+    """(pid, state letter) from concatenated /proc/<pid>/stat lines."""
+    for line in stat_text.splitlines():
+        if ")" in line:
+            pid = int(line.split(" ", 1)[0])
+            yield pid, line.rsplit(")", 1)[1].split()[0]

@@ -1,0 +1,233 @@
+"""The stack contract, typed: component manifests validated against the schema and read
+into dataclasses, and the stacks they make up.
+
+A role registers each component it deploys as <registry>/<stack>/<component>.json on the
+node that runs it (schema/component-manifest.v1.json). The checks find every registered
+stack on every host they are given and read nothing else.
+"""
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+import jsonschema
+
+REGISTRY_DIR = "/etc/gpe-stack/stacks.d"
+SCHEMA_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A manifest that does not match the schema: names the file, the field and the value."""
+
+
+def schema():
+    text = resources.files(__package__).joinpath(f"schema/component-manifest.v{SCHEMA_VERSION}.json").read_text()
+    return json.loads(text)
+
+
+_VALIDATOR = None
+
+
+def validate(document, source):
+    """Raise ManifestError naming `source`, the field and the value of the first mismatch."""
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        _VALIDATOR = jsonschema.Draft202012Validator(schema())
+    errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        error = errors[0]
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        value = "(hidden)" if "password" in where else json.dumps(error.instance)[:200]
+        raise ManifestError(f"{source}: field {where}: {error.message if 'password' not in where else 'invalid'} "
+                            f"(value {value}); {len(errors)} error(s) in all")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str  # where it listens on its node (or the published host address)
+    port: int
+    url: str  # where the controller reaches it ("" when only its network reaches it)
+    network: str = ""  # the Docker network whose container address reaches it
+
+    @classmethod
+    def read(cls, data):
+        return cls(data["address"], int(data["port"]), data["url"], data.get("network", ""))
+
+
+@dataclass(frozen=True)
+class Control:
+    """How the checks stop, start and read the log of a component's process."""
+
+    name: str
+    manager: str  # systemd, supervisor or docker
+    user: str  # name or uid its processes run as
+    start: str
+    stop: str
+    logs: str
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    network: str
+    aliases: tuple
+    published: tuple  # "host address:host port:container port"
+    labels: dict
+    volumes: tuple = ()
+    compose_file: str = ""
+
+    @classmethod
+    def read(cls, data):
+        return cls(data["name"], data["image"], data["network"], tuple(data["aliases"]), tuple(data["published"]),
+                   dict(data["labels"]), tuple(data.get("volumes", ())), data.get("compose_file", ""))
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The Redis the exporter writes to, as the app is configured."""
+
+    host: str
+    port: int
+    db: int
+    password: str
+    key_prefix: str
+    ttl_seconds: int
+    ttl_disabled: bool
+
+
+@dataclass(frozen=True)
+class Component:
+    """What every component has: its stack, node, process control and endpoints."""
+
+    stack: str
+    kind: str
+    name: str  # app, redis, prometheus, sidecar, grafana
+    node: str
+    control: Control
+    endpoints: dict  # endpoint name -> Endpoint
+    container: Container = None
+    source: str = ""  # host:path of the manifest, for messages
+
+    @property
+    def in_container(self):
+        return self.container is not None
+
+
+@dataclass(frozen=True)
+class App(Component):
+    workers: int = 0
+    worker_class: str = ""
+    threads: int = 1
+    graceful_timeout: int = 0
+    pidfile: str = ""
+    venv: str = ""
+    storage: str = "file"
+    multiproc_dir: str = ""
+    config_style: str = "environment"
+    yaml_file: str = ""
+    environment_keys: tuple = ()
+    environment_overrides: dict = field(default_factory=dict)
+    exporter_package: str = ""
+    gunicorn_package: str = ""
+    redis: RedisSettings = None
+
+    @property
+    def url(self):
+        return self.endpoints["http"].url
+
+    @property
+    def metrics(self):
+        return self.endpoints["metrics"]
+
+    @property
+    def metrics_url(self):
+        return self.endpoints["metrics"].url
+
+
+@dataclass(frozen=True)
+class Redis(Component):
+    password: str = ""
+    persistence: bool = False
+
+    @property
+    def endpoint(self):
+        return self.endpoints["redis"]
+
+
+@dataclass(frozen=True)
+class Prometheus(Component):
+    job: str = ""
+    scrape_interval: str = ""
+    jobs: dict = field(default_factory=dict)  # job -> targets
+
+    @property
+    def url(self):
+        return self.endpoints["http"].url
+
+    @property
+    def targets(self):
+        return self.jobs[self.job]
+
+
+def read_component(document, source):
+    """A validated manifest document as its typed Component."""
+    validate(document, source)
+    service = document["service"]
+    common = dict(
+        stack=document["stack"],
+        kind=document["kind"],
+        name=document["component"],
+        node=document["node"],
+        control=Control(service["name"], service["manager"], str(service["user"]), service["start"],
+                        service["stop"], service["logs"]),
+        endpoints={name: Endpoint.read(data) for name, data in document["endpoints"].items()},
+        container=Container.read(document["container"]) if "container" in document else None,
+        source=source,
+    )
+    if document["component"] == "app":
+        app = document["app"]
+        return App(
+            **common,
+            workers=app["workers"], worker_class=app["worker_class"], threads=app["threads"],
+            graceful_timeout=app["graceful_timeout"], pidfile=app["pidfile"], venv=app["venv"],
+            storage=app["storage"], multiproc_dir=app["multiproc_dir"], config_style=app["config_style"],
+            yaml_file=app["yaml_file"], environment_keys=tuple(app["environment_keys"]),
+            environment_overrides=dict(app["environment_overrides"]),
+            exporter_package=app["packages"]["exporter"], gunicorn_package=app["packages"]["gunicorn"],
+            redis=RedisSettings(**app["redis"]),
+        )
+    if document["component"] == "redis":
+        return Redis(**common, **document["redis"])
+    if document["component"] == "prometheus":
+        prometheus = document["prometheus"]
+        return Prometheus(**common, job=prometheus["job"], scrape_interval=prometheus["scrape_interval"],
+                          jobs={job: list(targets) for job, targets in prometheus["jobs"].items()})
+    return Component(**common)
+
+
+def load_json(text, source):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{source}: not JSON: {error}") from error
+
+
+def group_stacks(components):
+    """{stack name: {component name: Component}} from components read on any hosts.
+
+    Fails when two manifests claim the same component of one stack, or the parts of one
+    stack disagree on its kind."""
+    stacks = {}
+    for component in components:
+        parts = stacks.setdefault(component.stack, {})
+        if component.name in parts:
+            raise ManifestError(f"stack {component.stack}: component {component.name} registered twice, "
+                                f"in {parts[component.name].source} and {component.source}")
+        parts[component.name] = component
+    for name, parts in stacks.items():
+        kinds = {part.kind for part in parts.values()}
+        if len(kinds) > 1:
+            raise ManifestError(f"stack {name}: its components disagree on its kind: "
+                                f"{ {part.source: part.kind for part in parts.values()} }")
+    return stacks

@@ -1,0 +1,123 @@
+"""The pytest plugin of the check library (entry point `pytest11: gpe_checks`).
+
+It finds every stack registered on every host of the inventory pytest-testinfra is given
+(`--connection`, `--ansible-inventory`, `--hosts`), reads each stack's component manifests
+into typed objects (validated against the schema) and runs every check once per stack.
+Fixtures: `stack` (facts.Stack) and `record(measured, expected)` for the summary table.
+
+    pytest --pyargs gpe_checks.checks --connection=ansible --ansible-inventory=INVENTORY
+"""
+
+import shlex
+
+import pytest
+import testinfra
+
+from .deadlock import FailureDiagnosis
+from .facts import Stack
+from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_component
+from .report import Report
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("gpe_checks", "checks of registered Gunicorn/Prometheus stacks")
+    group.addoption("--stack", action="append", default=[], metavar="NAME",
+                    help="verify only this registered stack (repeatable; default: every stack found)")
+    group.addoption("--registry-dir", default=REGISTRY_DIR, metavar="DIR",
+                    help=f"where the roles register stacks on each host (default {REGISTRY_DIR})")
+
+
+def pytest_configure(config):
+    report = Report()
+    config.pluginmanager.register(report, "gpe_checks_report")
+    config.pluginmanager.register(FailureDiagnosis(report), "gpe_checks_diagnosis")
+
+
+def _inventory_hosts(config):
+    """The hosts pytest-testinfra would test, built the way it builds them."""
+    option = config.option
+    specs = option.hosts.split(",") if option.hosts else [None]
+    return testinfra.get_hosts(
+        specs, connection=option.connection, ssh_config=option.ssh_config,
+        ssh_identity_file=option.ssh_identity_file, sudo=option.sudo, sudo_user=option.sudo_user,
+        ansible_inventory=option.ansible_inventory, force_ansible=option.force_ansible,
+    )
+
+
+def read_registry(host, directory):
+    """Every component manifest registered on one host, typed and validated."""
+    registry = host.file(directory)
+    if not registry.is_directory:
+        return []
+    node = host.backend.get_hostname()
+    components = []
+    for stack in sorted(registry.listdir()):
+        folder = f"{directory}/{stack}"
+        for name in sorted(host.file(folder).listdir()):
+            if not name.endswith(".json"):
+                continue
+            path = f"{folder}/{name}"
+            text = host.check_output(f"cat {shlex.quote(path)}")
+            components.append(read_component(load_json(text, f"{node}:{path}"), f"{node}:{path}"))
+    return components
+
+
+def discover(config):
+    """{stack name: Stack} of every stack registered on the inventory's hosts (once per run)."""
+    if not hasattr(config, "_gpe_stacks"):
+        directory = config.getoption("registry_dir")
+        hosts, components = {}, []
+        for host in _inventory_hosts(config):
+            found = read_registry(host, directory)
+            for component in found:
+                hosts[component.node] = host
+            components += found
+        try:
+            grouped = group_stacks(components)
+        except ManifestError as error:
+            raise pytest.UsageError(str(error)) from error
+        wanted = config.getoption("stack")
+        missing = sorted(set(wanted) - set(grouped))
+        if missing:
+            raise pytest.UsageError(f"--stack {', '.join(missing)}: not registered (found: {sorted(grouped)})")
+        stacks = {}
+        for name, parts in sorted(grouped.items()):
+            if wanted and name not in wanted:
+                continue
+            if "app" not in parts:
+                raise pytest.UsageError(f"stack {name} has no app registered (only {sorted(parts)}): "
+                                        "deploy its gunicorn_app first")
+            kind = next(iter(parts.values())).kind
+            stacks[name] = Stack(name=name, kind=kind, components=parts, hosts=hosts)
+        if not stacks:
+            names = ", ".join(h.backend.get_hostname() for h in _inventory_hosts(config))
+            raise pytest.UsageError(f"no stack is registered in {directory} on {names}: deploy one first (converge)")
+        config._gpe_stacks = stacks
+    return config._gpe_stacks
+
+
+def pytest_generate_tests(metafunc):
+    if "stack" not in metafunc.fixturenames:
+        return
+    try:
+        stacks = discover(metafunc.config)
+    except ManifestError as error:
+        raise pytest.UsageError(str(error)) from error
+    metafunc.parametrize("stack", list(stacks.values()), ids=list(stacks), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def stack(request):
+    """The registered stack this check runs against (one run of the module per stack)."""
+    return request.param
+
+
+@pytest.fixture
+def record(request):
+    """record(measured, expected): shown in the summary table next to the result."""
+    report = request.config.pluginmanager.get_plugin("gpe_checks_report")
+
+    def _record(measured, expected):
+        report.record(request.node.nodeid, measured, expected)
+
+    return _record
