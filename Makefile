@@ -14,14 +14,15 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv e2e test unit lint molecule docker-host compose-files clean
+.PHONY: help venv e2e test unit lint molecule installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
-	@echo "make test                                      unit tests, lint and every scenario"
+	@echo "make installed-check                           the check library installed with pip, run as the README says"
+	@echo "make test                                      unit tests, lint, installed-check and every scenario"
 	@echo "make unit | make lint | make clean"
 
 $(VENV)/.installed: pyproject.toml
@@ -53,8 +54,22 @@ molecule: venv
 	  if GPE_REPORT_DIR=$(REPORTS)/$$s molecule test -s $$s; then result=passed; else result=FAILED; failed="$$failed $$s"; fi; \
 	  echo "== scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
 	done; \
-	python tools/junit_total.py $$(ls $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
+	python tools/junit_total.py $$(ls $(foreach s,installed $(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
 	  && [ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }
+
+# The check library as a user gets it: `pip install .` into a new virtualenv, then the
+# README's pytest command against a `default` stack converged on this host (destroyed after).
+CHECKS_VENV ?= build/checks-venv
+installed-check: venv
+	@rm -rf $(CHECKS_VENV) $(REPORTS)/installed
+	$(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKS_VENV)/bin/pip install -q .
+	molecule converge -s default
+	@cd /tmp && $(CURDIR)/$(CHECKS_VENV)/bin/pytest --pyargs gpe_checks.checks -p no:cacheprovider \
+	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
+	  --junitxml=$(REPORTS)/installed/junit.xml; rc=$$?; \
+	  molecule destroy -s default && exit $$rc
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
 compose-files: venv
@@ -64,7 +79,7 @@ compose-files: venv
 docker-host: venv
 	ansible-playbook playbooks/docker.yml
 
-test: unit lint molecule
+test: unit lint installed-check molecule
 
 clean:
 	rm -rf $(VENV) $(REPORTS)
