@@ -7,7 +7,7 @@ import pytest
 
 from gpe_checks import http
 from gpe_checks.prometheus import job_targets, of_job, wait_for_query
-from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
+from gpe_checks.traffic import live_worker_ids, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
 SERIES = "gunicorn_worker_requests_total"
@@ -34,6 +34,14 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     expected = {target: "up" for target in stack.prometheus.targets}
     window_start = time.time()
     before = serve_on_every_worker(stack)
+    if stack.uses_redis:
+        # Series of workers an earlier check replaced stay until their keys' TTL ends; were
+        # they to vanish while Prometheus is down, it would never mark them stale and its
+        # sum would count them for its whole lookback. Start once only live workers remain.
+        live = live_worker_ids(before, stack.worker_pids())
+        wait_until(stack.scrape, "only the live workers' series in /metrics",
+                   timeout=stack.app.redis.ttl_seconds + 5, interval=0.25,
+                   until=lambda scrape: {s.label("worker_id") for s in scrape.select(SERIES)} <= live)
     http.send(stack.app_url, [("/", 200)] * 5)
     counted = wait_for_requests(stack, before, 5).total(SERIES)
     # The last value before the restart is stored before Prometheus goes down.

@@ -205,7 +205,7 @@ def test_compose_accepts_the_rendered_file(stack, pattern, record):
         pytest.skip("neither `docker compose` nor docker-compose on this Docker host (docker_host installs it)")
     result = host.run(f"{compose} --file {shlex.quote(pattern.compose_file)} --project-name "
                       f"{shlex.quote(pattern.name)} config --services")
-    record(f"{compose}: rc {result.rc}, services {result.stdout.split()}", f"rc 0, {sorted(pattern['containers'])}")
+    record(f"{compose}: rc {result.rc}, services {result.stdout.split()}", f"rc 0, {sorted(pattern.containers)}")
     assert result.rc == 0, result.stderr
     assert sorted(result.stdout.split()) == sorted(pattern.containers)
 
