@@ -66,9 +66,9 @@ installed-check: venv
 	$(CHECKS_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKS_VENV)/bin/pip install -q .
 	molecule converge -s default
-	@cd /tmp && $(CURDIR)/$(CHECKS_VENV)/bin/pytest --pyargs gpe_checks.checks -p no:cacheprovider \
+	@(cd /tmp && $(CURDIR)/$(CHECKS_VENV)/bin/pytest --pyargs gpe_checks.checks -p no:cacheprovider \
 	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
-	  --junitxml=$(REPORTS)/installed/junit.xml; rc=$$?; \
+	  --junitxml=$(REPORTS)/installed/junit.xml); rc=$$?; \
 	  molecule destroy -s default && exit $$rc
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).

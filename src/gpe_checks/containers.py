@@ -26,3 +26,12 @@ def health(info):
 
 def environment(info):
     return dict(item.split("=", 1) for item in info["Config"]["Env"])
+
+
+def healthcheck(info):
+    """The container's healthcheck command, as its image or its run declares it."""
+    test = info["Config"]["Healthcheck"]["Test"]
+    if test[0] == "CMD-SHELL":
+        return test[1]
+    assert test[0] == "CMD", f"no healthcheck command: {test}"
+    return shlex.join(test[1:])

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from gpe_checks import containers
 from gpe_checks.waiting import wait_until
 
 BUILD_DIR = "/var/cache/gpe-stack/images"
@@ -95,10 +96,17 @@ def test_app_container_becomes_healthy_and_exports(host, images, container):
     name = container(images["images"]["app"])
     _healthy(host, name)
     # The healthcheck's requests are served by the workers, so /metrics has counted some.
+    app = images["facts"]["app"]
     text = host.check_output(
-        f"docker exec {name} /opt/app/venv/bin/python -c "
-        "\"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/metrics', timeout=5).read().decode())\"")
+        f"docker exec {name} {app['venv']}/bin/python -c "
+        f"\"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{app['metrics_port']}/metrics', "
+        "timeout=5).read().decode())\"")
     assert "# TYPE gunicorn_worker_requests_total counter" in text
+
+
+def _health_command(host, name):
+    """The container's own healthcheck, as its image declares it."""
+    return containers.healthcheck(containers.inspect(host, name))
 
 
 def _sidecar(host, images, *args):
@@ -126,14 +134,14 @@ def test_sidecar_health_fails_without_an_exporter(host, images):
 def test_standalone_sidecar_is_healthy(host, images, container):
     name = container(images["images"]["sidecar"], "standalone")
     _healthy(host, name)
-    assert host.run(f"docker exec {name} /opt/sidecar/venv/bin/python /opt/sidecar/gpe_sidecar.py health").rc == 0
+    assert host.run(f"docker exec {name} {_health_command(host, name)}").rc == 0
 
 
 def test_sidecar_without_its_source_is_unhealthy(host, images, container):
     # Sidecar mode with a Redis that is not there: it serves, but says the source is down.
     name = container(images["images"]["sidecar"], "sidecar")
     result = wait_until(
-        lambda: host.run(f"docker exec {name} /opt/sidecar/venv/bin/python /opt/sidecar/gpe_sidecar.py health"),
+        lambda: host.run(f"docker exec {name} {_health_command(host, name)}"),
         f"{name} to answer its health check", timeout=30, interval=0.2,
         until=lambda r: "does not answer" not in r.stderr)
     assert result.rc == 1

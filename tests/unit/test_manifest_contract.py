@@ -47,23 +47,26 @@ HOST_PLAYBOOK = """\
         service_name: "{{{{ item.service_name }}}}"
         service_user: "{{{{ item.user }}}}"
         service_registrations:
-          - "{{{{ item.registration | combine({{'kind': 'host', 'service': _service_control[__service_manager]}}) }}}}"
+          - "{{{{ item.registration | combine({{'kind': 'host', 'service': _service_control[__service_manager] | combine({{'paths': ['/x']}})}}) }}}}"
       loop:
         - {{service_name: gpe-app, user: gpe-app, registration: "{{{{ _gunicorn_app_registration }}}}"}}
         - {{service_name: gpe-redis, user: redis, registration: "{{{{ _redis_registration }}}}"}}
         - {{service_name: gpe-prometheus, user: prometheus, registration: "{{{{ _prometheus_registration }}}}"}}
 """
 
-# docker_stack's registration with the facts present.yml reads from images.json.
+# docker_stack's registration with what present.yml reads from images.json.
 CONTAINER_PLAYBOOK = """\
 - hosts: localhost
   gather_facts: false
   vars_files:
     - {roles}/docker_stack/defaults/main.yml
     - {roles}/docker_stack/vars/main.yml
+    - {roles}/images/defaults/main.yml
+    - {roles}/images/vars/main.yml
   vars:
     __docker_stack_images: {{redis: gpe-redis:1, app: gpe-app:1, sidecar: gpe-sidecar:1, prometheus: gpe-prometheus:1}}
     __docker_stack_packages: {{exporter: gunicorn-prometheus-exporter==0.2.4, gunicorn: gunicorn==23.0.0}}
+    __docker_stack_image_facts: "{{{{ _images_facts }}}}"
   tasks:
     - ansible.builtin.include_role:
         name: gunicorn_prometheus.stack.docker_stack

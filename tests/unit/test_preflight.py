@@ -113,3 +113,9 @@ def test_free_ports_stops_exactly_the_holder(tmp_path, foreign_listener):
                            {**GOOD_APP, "gunicorn_app_port": port, "gunicorn_app_free_ports": True})
     assert result.returncode == 0, result.stdout + result.stderr
     assert process.wait(timeout=30) is not None
+
+
+def test_the_internal_service_role_refuses_direct_use(tmp_path):
+    result = run_preflight(tmp_path, "service", {"service_name": "gpe-x", "service_command": ["/bin/true"]})
+    assert result.returncode != 0
+    assert "gunicorn_prometheus.stack.service is internal to the collection" in result.stdout

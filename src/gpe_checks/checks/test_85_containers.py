@@ -18,7 +18,6 @@ from gpe_checks.traffic import requests_delta, serve_on_every_worker, wait_for_r
 from gpe_checks.waiting import wait_until
 
 REQUESTS = 9
-SIDECAR_HEALTH = "/opt/sidecar/venv/bin/python /opt/sidecar/gpe_sidecar.py health"
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,17 @@ def test_sidecar_health_follows_its_redis(stack, pattern, record):
     url = _sidecar(stack)
     if not stack.uses_redis:
         pytest.skip("the sidecar reads a volume the app shares with it: no source to lose")
-    sidecar = Place(stack.host, pattern.containers["sidecar"])
+    sidecar = stack.place(stack.sidecar)
+    # The sidecar's own healthcheck, as its image declares it.
+    health = containers.healthcheck(containers.inspect(stack.host, pattern.containers["sidecar"]))
     redis = stack.service(stack.redis)
-    assert sidecar.run(SIDECAR_HEALTH).rc == 0
+    assert sidecar.run(health).rc == 0
     redis.stop()
     try:
-        down = (sidecar.run(SIDECAR_HEALTH).rc, _sidecar_scrape(url).total("gpe_sidecar_source_up"))
+        down = (sidecar.run(health).rc, _sidecar_scrape(url).total("gpe_sidecar_source_up"))
     finally:
         redis.start()
-    back = wait_until(lambda: sidecar.run(SIDECAR_HEALTH).rc, "sidecar health 0 with Redis back",
+    back = wait_until(lambda: sidecar.run(health).rc, "sidecar health 0 with Redis back",
                       timeout=30, interval=0.25, until=lambda rc: rc == 0)
     record(f"Redis stopped: health rc {down[0]}, source_up {down[1]:g}; back: rc {back}",
            "stopped: rc 1, source_up 0; back: rc 0")

@@ -25,7 +25,8 @@ class TestInFlightRequestDrains:
     """A request shorter than graceful_timeout completes; nothing new is served."""
 
     @pytest.fixture(scope="class")
-    def stop(self, stack):
+    @classmethod
+    def stop(cls, stack):
         request_seconds = max(1.0, stack.app.graceful_timeout / 3)
         yield terminate_during_request(stack, request_seconds, stack.app.graceful_timeout + 10)
         start_app_again(stack)
@@ -81,7 +82,8 @@ class TestRequestPastGracefulTimeout:
     """A request longer than graceful_timeout is cut off and its worker killed on time."""
 
     @pytest.fixture(scope="class")
-    def stop(self, stack):
+    @classmethod
+    def stop(cls, stack):
         request_seconds = stack.app.graceful_timeout + 10
         yield terminate_during_request(stack, request_seconds, stack.app.graceful_timeout + 10)
         start_app_again(stack)
