@@ -66,7 +66,7 @@ installed-check: venv
 	$(CHECKS_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKS_VENV)/bin/pip install -q .
 	molecule converge -s default
-	@(cd /tmp && $(CURDIR)/$(CHECKS_VENV)/bin/pytest --pyargs gpe_checks.checks -p no:cacheprovider \
+	@(cd /tmp && PATH=$(CURDIR)/$(CHECKS_VENV)/bin:$$PATH pytest --pyargs gpe_checks.checks -p no:cacheprovider \
 	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
 	  --junitxml=$(REPORTS)/installed/junit.xml); rc=$$?; \
 	  molecule destroy -s default && exit $$rc

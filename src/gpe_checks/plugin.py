@@ -67,15 +67,15 @@ def discover(config):
     if not hasattr(config, "_gpe_stacks"):
         directory = config.getoption("registry_dir")
         hosts, components = {}, []
-        for host in _inventory_hosts(config):
+        inventory = _inventory_hosts(config)
+        if not inventory:
+            raise pytest.UsageError("no host to look for stacks on: give --hosts or --ansible-inventory")
+        for host in inventory:
             found = read_registry(host, directory)
             for component in found:
                 hosts[component.node] = host
             components += found
-        try:
-            grouped = group_stacks(components)
-        except ManifestError as error:
-            raise pytest.UsageError(str(error)) from error
+        grouped = group_stacks(components)
         wanted = config.getoption("stack")
         missing = sorted(set(wanted) - set(grouped))
         if missing:
@@ -90,7 +90,7 @@ def discover(config):
             kind = next(iter(parts.values())).kind
             stacks[name] = Stack(name=name, kind=kind, components=parts, hosts=hosts)
         if not stacks:
-            names = ", ".join(h.backend.get_hostname() for h in _inventory_hosts(config))
+            names = ", ".join(host.backend.get_hostname() for host in inventory)
             raise pytest.UsageError(f"no stack is registered in {directory} on {names}: deploy one first (converge)")
         config._gpe_stacks = stacks
     return config._gpe_stacks
@@ -99,11 +99,23 @@ def discover(config):
 def pytest_generate_tests(metafunc):
     if "stack" not in metafunc.fixturenames:
         return
-    try:
-        stacks = discover(metafunc.config)
-    except ManifestError as error:
-        raise pytest.UsageError(str(error)) from error
+    if hasattr(metafunc.config, "_gpe_discovery_error"):
+        stacks = {}
+    else:
+        try:
+            stacks = discover(metafunc.config)
+        except (ManifestError, pytest.UsageError) as error:
+            # Said once, when collection ends (pytest_collection_modifyitems).
+            metafunc.config._gpe_discovery_error = error
+            stacks = {}
     metafunc.parametrize("stack", list(stacks.values()), ids=list(stacks), indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(config):
+    """Stop the run with one clear message when the stacks could not be read."""
+    error = getattr(config, "_gpe_discovery_error", None)
+    if error is not None:
+        raise pytest.UsageError(f"gpe_checks: {error}")
 
 
 @pytest.fixture(scope="module")
