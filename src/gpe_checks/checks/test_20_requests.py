@@ -35,6 +35,10 @@ def _traffic_and_scrapes(stack):
         old = stack.worker_pids()
         send_signal(stack, "HUP", stack.master_pid())
         wait_for_workers(stack, stack.app.workers, f"new workers replacing {sorted(old)}", avoid=old)
+        # A replaced worker may still finish a request, and its write would bring back its
+        # whole history: measure once the last of them is gone.
+        wait_until(lambda: stack.alive(old), f"replaced workers {sorted(old)} to exit",
+                   timeout=stack.app.graceful_timeout + 5, interval=0.1, until=lambda alive: not alive)
     # Every worker writes first, so with Redis storage no key of the baseline can
     # expire (short TTL) while the traffic runs.
     before = serve_on_every_worker(stack, histogram=True)
