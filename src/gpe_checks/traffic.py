@@ -5,6 +5,7 @@ from .waiting import wait_until
 
 UPTIME = "gunicorn_worker_uptime_seconds"
 DURATION_COUNT = "gunicorn_worker_request_duration_seconds_count"
+DURATION_BUCKET = "gunicorn_worker_request_duration_seconds_bucket"
 
 
 def by_pid(scrape, name=UPTIME):
@@ -52,11 +53,19 @@ def serve_and_count(stack, pids=None, baseline=None, histogram=False):
     names = ("gunicorn_worker_requests_total",) + ((DURATION_COUNT,) if histogram else ())
 
     def counted(now):
-        return all(requests_of(now, live, name) - requests_of(start, live, name) >= sum(sent) for name in names)
+        moved = all(requests_of(now, live, name) - requests_of(start, live, name) >= sum(sent) for name in names)
+        # _count and the buckets are written apart (separate Redis keys): a baseline
+        # holds the whole observation, +Inf == _count.
+        return moved and (not histogram or inf_bucket_of(now, live) == requests_of(now, live, DURATION_COUNT))
 
     counted_scrape = wait_until(stack.scrape, f"{sum(sent)} more requests of workers {sorted(pids)}",
                                 timeout=20, until=counted)
     return counted_scrape, sum(sent)
+
+
+def inf_bucket_of(scrape, worker_ids):
+    """The duration histogram's +Inf bucket, summed over the given workers."""
+    return requests_of(scrape, worker_ids, DURATION_BUCKET, le="+Inf")
 
 
 def live_worker_ids(scrape, pids):
@@ -64,8 +73,8 @@ def live_worker_ids(scrape, pids):
     return {s.label("worker_id") for s in scrape.select(UPTIME) if int(s.label("pid")) in pids}
 
 
-def requests_of(scrape, worker_ids, name="gunicorn_worker_requests_total"):
-    return sum(s.value for s in scrape.select(name) if s.label("worker_id") in worker_ids)
+def requests_of(scrape, worker_ids, name="gunicorn_worker_requests_total", **labels):
+    return sum(s.value for s in scrape.select(name, **labels) if s.label("worker_id") in worker_ids)
 
 
 def requests_delta(before, after):

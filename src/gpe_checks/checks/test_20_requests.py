@@ -52,7 +52,8 @@ def _traffic_and_scrapes(stack):
         now = stack.scrape()
         done = (now.total(REQUESTS) - base_requests >= n
                 and now.total(FAILED, endpoint="/error") - base_failed >= e
-                and now.total(f"{DURATION}_count") - before.total(f"{DURATION}_count") >= n)
+                and now.total(f"{DURATION}_count") - before.total(f"{DURATION}_count") >= n
+                and now.total(f"{DURATION}_bucket", le="+Inf") - before.total(f"{DURATION}_bucket", le="+Inf") >= n)
         return now if done else None
 
     after = wait_until(settled, f"{n} requests and {e} failures in {stack.app.metrics_url}", timeout=20)
