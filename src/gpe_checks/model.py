@@ -97,6 +97,26 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class Package:
+    """A package under test as installed: what was asked for and what pip installed it from."""
+
+    distribution: str
+    spec: str
+    url: str  # the direct URL pip records; "" for an index
+    sha256: str  # of the file installed from; "" when not a file
+
+
+@dataclass(frozen=True)
+class Packages:
+    venv: str
+    under_test: dict  # name (exporter, gunicorn) -> Package
+
+    @classmethod
+    def read(cls, data):
+        return cls(data["venv"], {name: Package(**package) for name, package in data["under_test"].items()})
+
+
+@dataclass(frozen=True)
 class Component:
     """What every component has: its stack, node, process control and endpoints."""
 
@@ -107,6 +127,7 @@ class Component:
     control: Control
     endpoints: dict  # endpoint name -> Endpoint
     container: Container = None
+    packages: Packages = None
     source: str = ""  # host:path of the manifest, for messages
 
     @property
@@ -183,6 +204,7 @@ def read_component(document, source):
                         service["stop"], service["logs"]),
         endpoints={name: Endpoint.read(data) for name, data in document["endpoints"].items()},
         container=Container.read(document["container"]) if "container" in document else None,
+        packages=Packages.read(document["packages"]) if "packages" in document else None,
         source=source,
     )
     if document["component"] == "app":

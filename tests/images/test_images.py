@@ -5,11 +5,13 @@ a name of their own and are removed at the end of each check.
 """
 
 import json
+import shlex
 import time
 
 import pytest
 
 from gpe_checks import containers
+from gpe_checks.packages import assert_image_packages
 from gpe_checks.waiting import wait_until
 
 BUILD_DIR = "/var/cache/gpe-stack/images"
@@ -42,6 +44,19 @@ def test_image_tag_is_the_hash_of_its_build_context(host, images, component):
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_image_runs_as_its_own_user(host, images, component):
     assert _inspect(host, images["images"][component])["Config"]["User"] == USERS[component]
+
+
+@pytest.mark.parametrize("component", ["app", "sidecar"])
+def test_image_holds_the_packages_under_test(host, images, component, record):
+    """GPE_EXPORTER_PACKAGE and GPE_GUNICORN_PACKAGE are what the image installed: by name,
+    version, and source (the wheel of a local package, file by file)."""
+    packages = images["packages"][component]
+    image = images["images"][component]
+
+    def in_image(command):
+        return host.check_output(f"docker run --rm --network none --entrypoint sh {image} -c {shlex.quote(command)}")
+
+    assert_image_packages(in_image, packages, record)
 
 
 def test_base_image_has_python(host, images):

@@ -4,14 +4,17 @@ Reads /var/cache/gpe-stack/standalone.json, which playbooks/standalone.yml write
 """
 
 import json
+import shlex
 
 import pytest
 
 from gpe_checks import containers, http
 from gpe_checks.metrics import Scrape
+from gpe_checks.packages import assert_image_packages
 from gpe_checks.waiting import wait_until
 
 MANIFEST = "/var/cache/gpe-stack/standalone.json"
+IMAGES = "/var/cache/gpe-stack/images/images.json"
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,16 @@ def test_sidecar_health_mode_answers_zero_when_healthy(host, standalone):
     # The sidecar's own healthcheck, as its image declares it.
     result = host.run(f"docker exec {name} {containers.healthcheck(containers.inspect(host, name))}")
     assert (result.rc, result.stdout.strip()) == (0, "healthy")
+
+
+@pytest.mark.parametrize("container", ["app", "sidecar"])
+def test_running_container_holds_the_packages_under_test(host, standalone, container, record):
+    """What runs is what was asked for (GPE_EXPORTER_PACKAGE, GPE_GUNICORN_PACKAGE), as in
+    the images scenario, here in the running container."""
+    packages = json.loads(host.file(IMAGES).content_string)["packages"][container]
+    name = _name(standalone, container)
+
+    def in_container(command):
+        return host.check_output(f"docker exec {name} sh -c {shlex.quote(command)}")
+
+    assert_image_packages(in_container, packages, record)

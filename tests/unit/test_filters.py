@@ -46,3 +46,63 @@ def test_scrape_targets_are_the_registered_metrics_endpoints_then_the_extra_ones
 def test_scrape_targets_refuse_what_is_no_app_manifest(manifest):
     with pytest.raises(AnsibleFilterError):
         stack_filters.scrape_targets([manifest])
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("gunicorn-prometheus-exporter==0.2.4", {"kind": "index"}),
+    ("gunicorn>=22,<24", {"kind": "index"}),
+    ("/dist/gunicorn_prometheus_exporter-0.2.5-py3-none-any.whl",
+     {"kind": "file", "path": "/dist/gunicorn_prometheus_exporter-0.2.5-py3-none-any.whl",
+      "name": "gunicorn_prometheus_exporter-0.2.5-py3-none-any.whl"}),
+    ("/dist/gunicorn_prometheus_exporter-0.2.5.tar.gz", {"kind": "file", "name": "gunicorn_prometheus_exporter-0.2.5.tar.gz"}),
+    ("/src/gunicorn-prometheus-exporter/", {"kind": "dir", "path": "/src/gunicorn-prometheus-exporter",
+                                            "name": "gunicorn-prometheus-exporter"}),
+    ("file:///src/exporter%20copy", {"kind": "dir", "path": "/src/exporter copy"}),
+    ("gunicorn-prometheus-exporter @ file:///dist/x-1.0-py3-none-any.whl",
+     {"kind": "file", "path": "/dist/x-1.0-py3-none-any.whl"}),
+    ("git+https://example.org/org/gunicorn-prometheus-exporter.git@v0.2.5",
+     {"kind": "vcs", "url": "https://example.org/org/gunicorn-prometheus-exporter.git", "revision": "v0.2.5",
+      "name": "gunicorn-prometheus-exporter"}),
+    ("gunicorn @ https://example.org/gunicorn-23.0.0-py3-none-any.whl",
+     {"kind": "url", "url": "https://example.org/gunicorn-23.0.0-py3-none-any.whl", "path": ""}),
+    ("git+file:///srv/repos/exporter#egg=gunicorn-prometheus-exporter",
+     {"kind": "vcs", "url": "file:///srv/repos/exporter", "revision": "", "name": "gunicorn-prometheus-exporter"}),
+])
+def test_package_source(spec, expected):
+    source = stack_filters.package_source(spec)
+    assert source["spec"] == spec
+    assert {key: source[key] for key in expected} == expected
+
+
+def test_package_source_resolves_a_relative_path_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert stack_filters.package_source("./dist/x-1.0.tar.gz")["path"] == str(tmp_path / "dist/x-1.0.tar.gz")
+
+
+@pytest.mark.parametrize("spec", ["", "gunicorn @ ./gunicorn-23.0.0-py3-none-any.whl"])
+def test_package_source_refuses(spec):
+    with pytest.raises(AnsibleFilterError):
+        stack_filters.package_source(spec)
+
+
+WHEELS = {"/dist/x-1.0.tar.gz": {"path": "/pkgs/wheels/ab/x-1.0-py3-none-any.whl", "file": "x-1.0-py3-none-any.whl",
+                                 "sha256": "c" * 64}}
+
+
+def test_package_install_gives_pip_the_wheel_of_a_local_package():
+    assert stack_filters.package_install("/dist/x-1.0.tar.gz", WHEELS) == "/pkgs/wheels/ab/x-1.0-py3-none-any.whl"
+    assert stack_filters.package_install("gunicorn==23.0.0", WHEELS) == "gunicorn==23.0.0"
+
+
+def test_package_origin():
+    local = stack_filters.package_source("/dist/x-1.0.tar.gz")
+    assert stack_filters.package_origin(local, "x", WHEELS) == {
+        "distribution": "x", "spec": "/dist/x-1.0.tar.gz", "url": "file:///pkgs/wheels/ab/x-1.0-py3-none-any.whl",
+        "sha256": "c" * 64}
+    # Copied into an image: the path there.
+    assert stack_filters.package_origin(local, "x", WHEELS, "/opt/p/")["url"] == "file:///opt/p/x-1.0-py3-none-any.whl"
+    assert stack_filters.package_origin(stack_filters.package_source("gunicorn==23.0.0"), "gunicorn") == {
+        "distribution": "gunicorn", "spec": "gunicorn==23.0.0", "url": "", "sha256": ""}
+    with pytest.raises(AnsibleFilterError, match="no wheel was made"):
+        stack_filters.package_origin(local, "x", {})
+    assert stack_filters.package_origin(local, "x", None)["url"] == ""  # before any wheel was made

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gpe_checks.model import App, ManifestError, Prometheus, Redis, group_stacks, read_component
+from gpe_checks.model import App, ManifestError, Package, Prometheus, Redis, group_stacks, read_component
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "collections/ansible_collections/gunicorn_prometheus/stack/roles"
@@ -65,7 +65,7 @@ CONTAINER_PLAYBOOK = """\
     - {roles}/images/vars/main.yml
   vars:
     __docker_stack_images: {{redis: gpe-redis:1, app: gpe-app:1, sidecar: gpe-sidecar:1, prometheus: gpe-prometheus:1}}
-    __docker_stack_packages: {{exporter: gunicorn-prometheus-exporter==0.2.4, gunicorn: gunicorn==23.0.0}}
+    __docker_stack_packages: "{{{{ _images_packages }}}}"
     __docker_stack_image_facts: "{{{{ _images_facts }}}}"
   tasks:
     - ansible.builtin.include_role:
@@ -118,6 +118,21 @@ def test_host_roles_register_valid_manifests(host_manifests):
     assert app.redis.password == "secret" and redis.password == "secret"
     assert redis.endpoint.url == "redis://127.0.0.1:6379"
     assert prometheus.url == "http://127.0.0.1:9090" and prometheus.jobs == {"gunicorn": []}
+    # The packages under test, installed from the index: no direct URL, no file.
+    assert app.packages.venv == "/opt/gpe-stack/app/venv"
+    assert app.packages.under_test["exporter"] == Package(
+        "gunicorn-prometheus-exporter", "gunicorn-prometheus-exporter==0.2.4", "", "")
+    assert app.packages.under_test["gunicorn"].spec == "gunicorn==23.0.0"
+
+
+def test_a_local_package_is_recorded_as_the_wheel_made_of_it_on_the_host(tmp_path):
+    wheels = {"/dist/x-1.0.tar.gz": {"path": "/opt/gpe-stack/app/packages/wheels/1/x-1.0-py3-none-any.whl",
+                                     "file": "x-1.0-py3-none-any.whl", "sha256": "a" * 64}}
+    manifests = render(tmp_path, HOST_PLAYBOOK, "-e", "gunicorn_app_exporter_package=/dist/x-1.0.tar.gz",
+                       "-e", json.dumps({"__gunicorn_app_local_wheels": wheels}))
+    packages = read_component(manifests["gpe/app.json"], "app.json").packages.under_test
+    assert packages["exporter"] == Package("gunicorn-prometheus-exporter", "/dist/x-1.0.tar.gz",
+                                           "file:///opt/gpe-stack/app/packages/wheels/1/x-1.0-py3-none-any.whl", "a" * 64)
 
 
 def test_docker_stack_registers_valid_manifests(container_manifests):
@@ -135,6 +150,20 @@ def test_docker_stack_registers_valid_manifests(container_manifests):
     assert stack["redis"].endpoint.network == "gpe-sidecar"
     assert stack["prometheus"].jobs == {"gunicorn": ["gpe-sidecar-app:29093"],
                                         "gunicorn-sidecar": ["gpe-sidecar-sidecar:29200"]}
+    # Both images hold the exporter under test; only the app's holds Gunicorn.
+    assert app.packages.venv == "/opt/app/venv" and sorted(app.packages.under_test) == ["exporter", "gunicorn"]
+    assert stack["sidecar"].packages.venv == "/opt/sidecar/venv"
+    assert sorted(stack["sidecar"].packages.under_test) == ["exporter"]
+
+
+def test_a_local_package_is_recorded_as_the_wheel_in_the_images(tmp_path):
+    wheel = {"path": "/x/wheels/1/x-1.0-py3-none-any.whl", "file": "x-1.0-py3-none-any.whl", "sha256": "b" * 64}
+    manifests = render(tmp_path, CONTAINER_PLAYBOOK, "-e", "images_exporter_package=/dist/x-1.0.tar.gz",
+                       "-e", json.dumps({"__images_local_wheels": {"/dist/x-1.0.tar.gz": wheel}}))
+    for name in ("app", "sidecar"):
+        packages = read_component(manifests[f"gpe-sidecar/{name}.json"], name).packages.under_test
+        assert packages["exporter"] == Package("gunicorn-prometheus-exporter", "/dist/x-1.0.tar.gz",
+                                               "file:///opt/gpe-packages/x-1.0-py3-none-any.whl", "b" * 64)
 
 
 def test_the_writer_is_idempotent(tmp_path):

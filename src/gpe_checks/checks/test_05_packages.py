@@ -1,33 +1,20 @@
-"""The packages under test are the ones asked for (GPE_EXPORTER_PACKAGE, GPE_GUNICORN_PACKAGE)."""
-
-import re
+"""The packages under test are exactly the ones asked for (GPE_EXPORTER_PACKAGE,
+GPE_GUNICORN_PACKAGE), in every virtualenv of the stack that runs them (the app's, the
+sidecar's): by name, by version, and by source (an index, or the wheel of the very file,
+directory or repository given, file by file)."""
 
 import pytest
 
-DISTRIBUTIONS = {"exporter_package": "gunicorn-prometheus-exporter", "gunicorn_package": "gunicorn"}
+from gpe_checks.packages import installed, source_problems, summary
 
 
-def _normal(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _installed(place, venv):
-    """Normalised distribution name -> its `pip freeze` line, from the app's virtualenv."""
-    lines = place.check_output(f"{venv}/bin/python -m pip freeze --disable-pip-version-check").splitlines()
-    return {_normal(re.split(r"\s*(?:==|@)\s*", line, maxsplit=1)[0]): line for line in lines}
-
-
-@pytest.mark.parametrize("package", sorted(DISTRIBUTIONS))
+@pytest.mark.parametrize("package", ["exporter", "gunicorn"])
 def test_package_under_test_is_installed(stack, package, record):
-    spec = getattr(stack.app, package).strip()
-    line = _installed(stack.app_place, stack.app.venv).get(DISTRIBUTIONS[package], "")
-    record(line, spec)
-    pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", spec)
-    if pinned:
-        assert line == f"{pinned.group(1)}=={pinned.group(2)}" or _normal(line) == _normal(spec), line
-    elif "/" in spec:
-        # A wheel, a directory or a VCS URL is recorded as a direct reference to it.
-        source = spec.rstrip("/").rsplit("/", 1)[-1].split("#")[0].split("@")[0]
-        assert " @ " in line and source in line, f"asked for {spec}, the virtualenv has {line or 'nothing'}"
-    else:
-        assert line, f"{DISTRIBUTIONS[package]} is not installed"
+    holders = [part for part in stack.components.values() if part.packages and package in part.packages.under_test]
+    assert stack.app in holders, f"{stack.app.source} names no {package} under test (packages.under_test)"
+    found = {part.name: installed(stack.place(part).check_output, part.packages.venv, part.packages.under_test[package])
+             for part in holders}
+    record("; ".join(f"{name}: {summary(item)}" for name, item in found.items()),
+           stack.app.packages.under_test[package].spec)
+    problems = {part.name: source_problems(part.packages.under_test[package], found[part.name]) for part in holders}
+    assert not any(problems.values()), problems

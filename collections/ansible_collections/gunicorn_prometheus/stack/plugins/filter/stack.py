@@ -3,7 +3,9 @@
 """Filters of the stack contract: where the controller reaches an endpoint, and what
 Prometheus scrapes from the apps that registered themselves."""
 
-from urllib.parse import urlsplit
+import os.path
+import re
+from urllib.parse import unquote, urlsplit
 
 from ansible.errors import AnsibleFilterError
 
@@ -60,6 +62,72 @@ def scrape_targets(registrations, extra=()):
     return list(dict.fromkeys(targets))
 
 
+ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+
+
+def package_source(spec):
+    """What a pip requirement installs from: an index (a name and version specifier) or a URL pip downloads, a file
+    (wheel or sdist) or a directory on the controller, or a version control URL.
+
+    Returns kind (index | url | file | dir | vcs), the spec, path (absolute, for a file or a
+    directory), url (for vcs: the repository, without the vcs+ prefix and the revision),
+    revision (for vcs) and name (the file or directory name a copy of it takes)."""
+    spec = str(spec).strip()
+    if not spec:
+        raise AnsibleFilterError("package_source: an empty package spec")
+    # PEP 508 "name @ url": what matters is the url.
+    direct = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*@\s*(\S+)", spec)
+    location = direct.group(2) if direct else spec
+    source = {"kind": "index", "spec": spec, "path": "", "url": "", "revision": "", "name": ""}
+    if location.startswith(VCS_PREFIXES):
+        parts = urlsplit(location.split("+", 1)[1])
+        path, _, revision = parts.path.partition("@")
+        repository = parts._replace(path=path, fragment="", query="").geturl()
+        egg = re.search(r"egg=([A-Za-z0-9._-]+)", parts.fragment)
+        name = egg.group(1) if egg else os.path.basename(path.rstrip("/")).removesuffix(".git")
+        return {**source, "kind": "vcs", "url": repository, "revision": revision, "name": name}
+    if location.startswith("file:"):
+        location = unquote(urlsplit(location).path)
+    elif re.match(r"[a-z][a-z0-9+.-]*://", location):
+        # Downloaded by pip wherever it installs, as from an index.
+        return {**source, "kind": "url", "url": location}
+    elif direct:
+        raise AnsibleFilterError(f"package_source: {spec!r}: 'name @' must be followed by a URL")
+    elif not (location.startswith((".", "/", "~")) or location.endswith(ARCHIVES)):
+        return source
+    path = os.path.abspath(os.path.expanduser(location))
+    kind = "file" if path.endswith(ARCHIVES) else "dir"
+    return {**source, "kind": kind, "path": path, "name": os.path.basename(path.rstrip("/"))}
+
+
+def package_install(spec, wheels):
+    """What pip is given for a requirement: a local package as the wheel made of it
+    (wheels: spec -> {path, file, sha256}), anything else as it is."""
+    wheel = (wheels or {}).get(spec)
+    return wheel["path"] if wheel else spec
+
+
+def package_origin(source, distribution, wheels=None, location=""):
+    """The record of a package under test in a component's manifest: the spec asked for,
+    the direct URL pip records for what it installed ("" for an index) and the sha256 of
+    the wheel installed ("" when it came from an index or a URL).
+
+    A local package is installed from its wheel, at its path, or in location when the
+    wheel was copied there (an image). wheels is None before any wheel was made (a
+    preflight's view of the manifest)."""
+    record = {"distribution": distribution, "spec": source["spec"], "url": "", "sha256": ""}
+    wheel = (wheels or {}).get(source["spec"])
+    if wheel:
+        path = f"{location.rstrip('/')}/{wheel['file']}" if location else wheel["path"]
+        return {**record, "url": f"file://{path}", "sha256": wheel["sha256"]}
+    if source["kind"] in ("file", "dir", "vcs") and wheels is not None:
+        raise AnsibleFilterError(f"package_origin: no wheel was made of {source['spec']!r}")
+    return {**record, "url": source["url"]}
+
+
 class FilterModule:
     def filters(self):
-        return {"reach_host": reach_host, "scrape_targets": scrape_targets, "url_host": url_host}
+        return {"package_install": package_install, "package_origin": package_origin,
+                "package_source": package_source, "reach_host": reach_host, "scrape_targets": scrape_targets,
+                "url_host": url_host}
