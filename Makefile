@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv e2e test unit lint molecule installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e test unit lint molecule installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
@@ -25,13 +25,27 @@ help:
 	@echo "make test                                      unit tests, lint, installed-check and every scenario"
 	@echo "make unit | make lint | make clean"
 
-$(VENV)/.installed: pyproject.toml
+# What the virtualenv and the checks need from the system, installed with apt when missing
+# (as root on Debian or Ubuntu): ensurepip (python3-venv) for virtualenvs, `ss` (iproute2)
+# for the socket checks. Anything else the scenarios need, their roles install.
+system-packages:
+	@missing=""; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v ss >/dev/null || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "missing:$$missing; install them (or run this as root on Debian or Ubuntu)"; exit 1; fi; \
+	  echo "== installing$$missing with apt-get"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q --editable .
 	touch $@
 
-venv: $(VENV)/.installed
+venv: system-packages $(VENV)/.installed
 
 e2e: venv
 	@start=$$(date +%s); \

@@ -169,6 +169,14 @@ class Stack:
         out = self.app_place.check_output(f"cat /proc/{master}/task/{master}/children")
         return {int(pid) for pid in out.split()}
 
+    def processes(self, pids):
+        """What the kernel says of each pid at one moment (read in one command where the app
+        runs): {pid: Process}. A pid that has gone is missing."""
+        paths = " ".join(f"/proc/{int(pid)}/stat /proc/{int(pid)}/statm" for pid in pids)
+        # A missing /proc entry is a process already reaped: cat's error is expected.
+        out = self.app_place.run(f"getconf PAGESIZE; getconf CLK_TCK; cat /proc/uptime; cat {paths} 2>/dev/null").stdout
+        return read_processes(out)
+
     def alive(self, pids):
         """The pids among `pids` that are still running (a zombie has exited).
 
@@ -245,6 +253,33 @@ def url_host_port(url):
     """(host, port) of a URL: IPv6 without its brackets."""
     parts = urlsplit(url)
     return parts.hostname, parts.port
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process as /proc shows it."""
+
+    pid: int
+    state: str  # R, S, D, Z, ...
+    rss: int  # resident memory in bytes (statm's resident pages, as psutil reads it)
+    cpu_seconds: float  # user + system CPU time
+    age: float  # seconds since it started
+
+
+def read_processes(text):
+    """Processes from `getconf PAGESIZE; getconf CLK_TCK; cat /proc/uptime` followed by the
+    /proc/<pid>/stat and /proc/<pid>/statm lines of each pid."""
+    lines = text.splitlines()
+    page, ticks, uptime = int(lines[0]), int(lines[1]), float(lines[2].split()[0])
+    found = {}
+    for stat, statm in zip(lines[3::2], lines[4::2]):
+        pid = int(stat.split(" ", 1)[0])
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        found[pid] = Process(pid=pid, state=fields[0], rss=int(statm.split()[1]) * page,
+                             cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,
+                             age=uptime - int(fields[19]) / ticks)
+    return found
 
 
 def _live(stat_text):

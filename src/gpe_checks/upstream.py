@@ -17,6 +17,17 @@ WORKER_STATE_TIMESTAMP_LABEL = pytest.mark.xfail(
     ),
 )
 
+WORKER_GAUGES_MEASURE_THE_MASTER = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, plugin.py PrometheusMixin.__init__): psutil.Process() is "
+        "created in the master before the fork, so every worker's gunicorn_worker_memory_bytes and "
+        "gunicorn_worker_cpu_percent are the master's (measured: each worker's memory gauge equals "
+        "the master's statm RSS to the byte; a worker burning the CPU reports the idle master's percent)"
+    ),
+)
+
 SIZE_HISTOGRAMS_NEVER_OBSERVED = pytest.mark.xfail(
     strict=True,
     raises=AssertionError,

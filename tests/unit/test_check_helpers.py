@@ -8,10 +8,18 @@ import pytest
 
 from gpe_checks import deadlock, http, upstream
 from gpe_checks.control import Service
-from gpe_checks.facts import _pid_states
+from gpe_checks.facts import Process, _pid_states, read_processes
 from gpe_checks.model import Control
 from gpe_checks.report import Report
 
+
+
+def test_processes_are_read_from_proc_in_bytes_and_seconds():
+    stat = ("4242 (gunicorn: worker [app x]) S 4200 4200 4200 0 -1 4194560 900 0 0 0 "
+            "250 50 0 0 20 0 1 0 100000 20000000 3000 18446744073709551615")
+    text = f"4096\n100\n1500.25 2900.00\n{stat}\n5000 3000 800 100 0 900 0\n"
+    assert read_processes(text) == {4242: Process(pid=4242, state="S", rss=3000 * 4096, cpu_seconds=3.0,
+                                                  age=1500.25 - 1000.0)}
 
 
 def test_pid_states_read_the_letter_after_the_command_name():

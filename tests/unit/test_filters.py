@@ -106,3 +106,28 @@ def test_package_origin():
     with pytest.raises(AnsibleFilterError, match="no wheel was made"):
         stack_filters.package_origin(local, "x", {})
     assert stack_filters.package_origin(local, "x", None)["url"] == ""  # before any wheel was made
+
+
+DEB822 = """Types: deb
+URIs: http://mirror.example.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: http://mirror.example.org/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+@pytest.mark.parametrize("sources, expected", [
+    ([DEB822], "http://mirror.example.org/debian"),
+    (["# a comment\ndeb-src http://src.example.org/debian bookworm main\n"
+      "deb [arch=amd64 signed-by=/k.gpg] http://one.example.org/debian bookworm main contrib\n"],
+     "http://one.example.org/debian"),
+    (["deb https://packages.example.com/apt cloud-sdk-bookworm main\n", DEB822], "http://mirror.example.org/debian"),
+    (["Types: deb\nURIs: http://off.example.org/debian\nSuites: bookworm\nEnabled: no\n"], ""),
+    (["deb http://archive.example.org/ubuntu noble main\n"], ""),
+])
+def test_apt_mirror(sources, expected):
+    assert stack_filters.apt_mirror(sources, "bookworm") == expected

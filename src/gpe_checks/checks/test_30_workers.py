@@ -1,8 +1,21 @@
-"""Per-worker gauges: one series per live worker, with values that make sense."""
+"""Per-worker gauges: one series per live worker, each value the truth about that worker
+as its own /proc entry tells it."""
 
 from gpe_checks import http, upstream
 from gpe_checks.traffic import by_pid, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
+from gpe_checks.workers import UPTIME_TOLERANCE, burn_and_refresh, uptime_against_age
+
+# How far a memory gauge may be from the worker's resident memory read from /proc just
+# after the request that set it (the worker's RSS moves by a few pages between the two).
+# The master differs by megabytes, another unit (KiB, pages) by orders of magnitude.
+MEMORY_TOLERANCE = 64 * 1024
+# One worker burns the CPU this long; its gauge is its CPU time over the time from the
+# start of the burn to the start of its next request, in percent. The window /proc is read
+# over is a little longer (the requests' round trips), so the two agree within this many
+# points.
+BURN_SECONDS = 1.0
+CPU_TOLERANCE = 15.0
 
 MEMORY = "gunicorn_worker_memory_bytes"
 CPU = "gunicorn_worker_cpu_percent"
@@ -27,18 +40,39 @@ def test_one_series_per_live_worker(stack, record):
         counts[name] = len(live)
         assert sorted(int(s.label("pid")) for s in live) == sorted(pids), (name, live)
     record(counts, f"{len(pids)} each")
-    for pid in pids:
-        assert scrape.select(MEMORY, pid=pid)[0].value > 0
-        assert scrape.select(CPU, pid=pid)[0].value >= 0
 
 
-def test_uptime_grows_between_scrapes(stack, record):
+@upstream.WORKER_GAUGES_MEASURE_THE_MASTER
+def test_memory_gauge_is_each_workers_resident_memory(stack, record):
     pids = stack.worker_pids()
-    first = serve_on_every_worker(stack, pids)
-    earlier = by_pid(first)
-    later = by_pid(serve_on_every_worker(stack, pids, earlier))
-    record({p: round(later[p] - earlier[p], 2) for p in pids}, "> 0 for every worker")
-    assert all(later[p] > earlier[p] for p in pids)
+    gauges = by_pid(serve_on_every_worker(stack, pids), MEMORY)
+    truth = stack.processes(pids)
+    off = {pid: int(gauges[pid] - truth[pid].rss) for pid in pids}
+    record({pid: f"{gauges[pid] / 2**20:.2f} MiB, /proc {truth[pid].rss / 2**20:.2f} MiB ({off[pid] / 1024:+.0f} KiB)"
+            for pid in pids},
+           f"/proc's resident memory, within {MEMORY_TOLERANCE // 1024} KiB")
+    assert all(abs(difference) <= MEMORY_TOLERANCE for difference in off.values()), f"gauge - /proc in bytes: {off}"
+
+
+def test_uptime_gauge_is_each_workers_age(stack, record):
+    seen, wrong = uptime_against_age(stack, stack.worker_pids())
+    record(seen, f"/proc age, less the time since the request, within {UPTIME_TOLERANCE}s")
+    assert not wrong, wrong
+
+
+@upstream.WORKER_GAUGES_MEASURE_THE_MASTER
+def test_cpu_gauge_of_a_busy_worker_is_its_cpu_time(stack, record):
+    pids = stack.worker_pids()
+    # Every worker starts a request now: the reference of its next CPU reading.
+    serve_on_every_worker(stack, pids)
+    pid, before, after = burn_and_refresh(stack, pids, BURN_SECONDS)
+    truth = 100 * (after[pid].cpu_seconds - before[pid].cpu_seconds) / (after[pid].age - before[pid].age)
+    gauges = by_pid(stack.scrape(), CPU)
+    idle = {other: gauges[other] for other in pids - {pid}}
+    record(f"busy worker {pid}: {gauges[pid]:.1f}%, /proc {truth:.1f}%; idle: {idle}",
+           f"/proc within {CPU_TOLERANCE} points, idle workers below half of it")
+    assert abs(gauges[pid] - truth) <= CPU_TOLERANCE, f"gauge {gauges[pid]:.1f}%, /proc {truth:.1f}%"
+    assert all(value < truth / 2 for value in idle.values()), f"idle workers {idle}, busy {truth:.1f}%"
 
 
 def test_every_live_worker_is_running(stack, record):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shlex
 import time
 
@@ -22,7 +23,6 @@ def test_redis_keys_have_bounded_ttl(stack, record):
     serve_on_every_worker(stack)
     client = stack.redis_client()
     keys = stack.redis_keys(client)
-    prefix = stack.app.redis.key_prefix
     metric_keys = [k for k in keys if ":metric:" in k]
     meta_keys = [k for k in keys if ":meta:" in k]
     # Milliseconds: TTL in seconds rounds a key in its last half second down to 0; PTTL 0
@@ -35,11 +35,63 @@ def test_redis_keys_have_bounded_ttl(stack, record):
         f"both kinds present, PTTL in [0, {ttl_ms}]" if not stack.app.redis.ttl_disabled else "no TTL",
     )
     assert metric_keys and meta_keys, keys
-    assert all(k.startswith(f"{prefix}:") for k in keys)
     if stack.app.redis.ttl_disabled:
         assert set(ttls.values()) == {-1}, ttls
     else:
         assert all(0 <= t <= ttl_ms for t in ttls.values()), {k: t for k, t in ttls.items() if not 0 <= t <= ttl_ms}
+
+
+# {prefix}:{type[_mode]}:{pid}:metric|meta:{md5 of the series}
+KEY_SHAPE = r"(?P<type>[a-z]+(?:_[a-z]+)?):(?P<pid>[0-9]+):(?:metric|meta):[0-9a-f]{32}"
+
+
+def test_every_key_is_the_exporters_under_its_prefix(stack, record):
+    """REDIS_KEY_PREFIX holds every key of the stack's Redis, and only the exporter's."""
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis")
+    # Traffic that writes keys, without waiting for /metrics (which may be what broke).
+    parallel = len(stack.worker_pids()) * int(stack.app.threads)
+    assert http.send(stack.app_url, [("/slow?seconds=0.1", 200)] * parallel, concurrency=parallel).unexpected == []
+    prefix = stack.app.redis.key_prefix
+    keys = list(stack.redis_client().scan_iter(match="*", count=1000))
+    shape = re.compile(re.escape(prefix) + ":" + KEY_SHAPE)
+    others = sorted(key for key in keys if not shape.fullmatch(key))
+    record(f"{len(keys) - len(others)} of {len(keys)} keys {prefix}:<type>:<pid>:metric or meta:<md5>",
+           "all of them, at least one")
+    assert not others, f"keys not of the exporter under {prefix}: ({len(others)}) {others[:5]}"
+    assert keys, f"no key under {prefix}: after {parallel} requests"
+
+
+# The exporter writes a metric's hash (with updated_at, Redis server time) and then sets
+# its EXPIRE: what is left of the TTL is the full TTL less the time since that write,
+# within the round trips between the two and between TIME and PTTL here.
+TTL_TOLERANCE_MS = 100
+
+
+def test_each_metric_key_expires_a_full_ttl_after_its_last_write(stack, record):
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis")
+    if stack.app.redis.ttl_disabled:
+        pytest.skip("this stack's keys have no TTL (REDIS_TTL_DISABLED)")
+    serve_on_every_worker(stack)
+    client = stack.redis_client()
+    keys = [k for k in stack.redis_keys(client) if ":metric:" in k]
+    pipe = client.pipeline(transaction=False)
+    pipe.time()
+    for key in keys:
+        pipe.hget(key, "updated_at")
+        pipe.pttl(key)
+    (seconds, micros), *answers = pipe.execute()
+    now = seconds + micros / 1e6
+    ttl_ms = stack.app.redis.ttl_seconds * 1000
+    # A key that expired meanwhile answers no updated_at and PTTL -2.
+    written = {key: (float(at), pttl) for key, at, pttl in zip(keys, answers[::2], answers[1::2]) if at is not None}
+    off = {key: pttl - (ttl_ms - (now - at) * 1000) for key, (at, pttl) in written.items()}
+    freshest = max(pttl for _, pttl in written.values())
+    record(f"{len(written)} metric keys; the freshest PTTL {freshest} ms; off by {min(off.values()):.0f}..{max(off.values()):.0f} ms",
+           f"{ttl_ms} ms less the time since its last write, within {TTL_TOLERANCE_MS} ms")
+    assert all(abs(value) <= TTL_TOLERANCE_MS for value in off.values()), {
+        key: round(value) for key, value in off.items() if abs(value) > TTL_TOLERANCE_MS}
 
 
 def test_redis_metric_hashes_hold_values(stack):

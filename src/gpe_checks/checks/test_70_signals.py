@@ -14,6 +14,7 @@ from gpe_checks.probes import probe_source
 from gpe_checks.lifecycle import restarts, send_signal, wait_for_workers
 from gpe_checks.traffic import by_pid, serve_on_every_worker
 from gpe_checks.waiting import wait_until
+from gpe_checks.workers import uptime_against_age
 
 RESTART_COUNT = "gunicorn_master_worker_restart_count_total"
 
@@ -45,6 +46,12 @@ def test_hup_replaces_workers_and_counts_one_restart(stack, hup_restart, record)
     assert set(by_pid(serve_on_every_worker(stack, new))) >= new
 
 
+def test_workers_a_hup_started_report_their_own_age(stack, hup_restart, record):
+    seen, wrong = uptime_against_age(stack, hup_restart[3])
+    record(seen, "each new worker's /proc age")
+    assert not wrong, wrong
+
+
 @upstream.RESTART_COUNT_NEVER_INCREMENTED
 def test_restart_count_follows_restarts(hup_restart):
     before, after, _, _ = hup_restart
@@ -71,6 +78,7 @@ def test_ttin_adds_a_worker_and_ttou_removes_one(stack, record):
     after_ttin = _counted(stack, before, "ttin")
     # The added worker serves and gets series of its own: processes and series agree.
     exported = set(by_pid(serve_on_every_worker(stack, grown)))
+    _, added_age_wrong = uptime_against_age(stack, {added})
 
     send_signal(stack, "TTOU", stack.master_pid())
     shrunk = wait_for_workers(stack, configured, f"{configured} workers after TTOU")
@@ -84,6 +92,7 @@ def test_ttin_adds_a_worker_and_ttou_removes_one(stack, record):
            f"+1 each, {configured} -> {configured + 1} -> {configured}")
     assert deltas == {"ttin": 1, "ttou": 1}
     assert exported >= grown, f"live workers without series: {sorted(grown - exported)}"
+    assert not added_age_wrong, f"the worker TTIN added: {added_age_wrong}"
     assert len(shrunk) == configured and shrunk < grown  # TTOU stops a worker, starts none
 
 

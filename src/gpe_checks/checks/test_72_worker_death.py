@@ -8,6 +8,7 @@ from gpe_checks import http, upstream
 from gpe_checks.lifecycle import restarts, send_signal, wait_for_workers
 from gpe_checks.traffic import by_pid, requests_delta, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
+from gpe_checks.workers import uptime_against_age
 
 REQUESTS_DURING_REPLACEMENT = 40
 
@@ -44,6 +45,13 @@ def test_killed_worker_is_replaced_and_requests_are_counted(stack, killed_worker
     assert chld == 1
     # The replacement serves and is exported under its own pid.
     assert replacement in by_pid(serve_on_every_worker(stack, k["new"]))
+
+
+def test_replacement_reports_its_own_age(stack, killed_worker, record):
+    (replacement,) = killed_worker["new"] - killed_worker["old"]
+    seen, wrong = uptime_against_age(stack, {replacement})
+    record(seen, "the replacement's /proc age")
+    assert not wrong, wrong
 
 
 def test_killed_workers_series_leave_metrics(request, stack, killed_worker, record):

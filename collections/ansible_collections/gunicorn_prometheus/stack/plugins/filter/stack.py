@@ -126,8 +126,26 @@ def package_origin(source, distribution, wheels=None, location=""):
     return {**record, "url": source["url"]}
 
 
+def apt_mirror(sources, suite):
+    """The first archive URI that apt sources (the texts of sources.list files, one-line or
+    deb822 .sources) name for binary packages of suite; "" when none does."""
+    for text in sources:
+        # deb822: stanzas of "Field: value" lines, separated by blank lines.
+        for stanza in re.split(r"\n\s*\n", str(text)):
+            fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.MULTILINE))
+            if (fields.get("Enabled", "yes").lower() != "no" and "deb" in fields.get("Types", "").split()
+                    and suite in fields.get("Suites", "").split() and fields.get("URIs", "").split()):
+                return fields["URIs"].split()[0]
+        for line in str(text).splitlines():
+            # deb [options] uri suite component...
+            match = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if match and match.group(2) == suite:
+                return match.group(1)
+    return ""
+
+
 class FilterModule:
     def filters(self):
-        return {"package_install": package_install, "package_origin": package_origin,
+        return {"apt_mirror": apt_mirror, "package_install": package_install, "package_origin": package_origin,
                 "package_source": package_source, "reach_host": reach_host, "scrape_targets": scrape_targets,
                 "url_host": url_host}
