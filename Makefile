@@ -13,6 +13,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# pip trusts the system's CA store (a TLS-inspecting proxy's CA is there, not in pip's own
+# bundle) unless PIP_CERT says otherwise.
+SYSTEM_CA := /etc/ssl/certs/ca-certificates.crt
+ifneq ($(wildcard $(SYSTEM_CA)),)
+export PIP_CERT ?= $(SYSTEM_CA)
+endif
 
 .PHONY: help system-packages venv e2e test unit lint molecule installed-check docker-host compose-files clean
 
