@@ -67,12 +67,18 @@ lint: venv
 	yamllint --strict .
 	ansible-lint
 
+# Each scenario starts with a progress line: [k/N], the time so far and an estimate of the
+# time left (from the last run's durations in reports/durations, else typical ones).
 molecule: venv
 	@rm -f $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml)
-	@failed=""; for s in $(SCENARIOS); do \
-	  start=$$(date +%s); \
+	@failed=""; rest="$(SCENARIOS)"; k=0; n=$(words $(SCENARIOS)); begun=$$(date +%s); \
+	for s in $(SCENARIOS); do \
+	  k=$$((k + 1)); start=$$(date +%s); \
+	  echo "== [$$k/$$n] scenario $$s ($$(( start - begun ))s so far, about $$(python tools/progress.py estimate $(REPORTS)/durations $$rest)s to go)"; \
 	  if GPE_REPORT_DIR=$(REPORTS)/$$s molecule test -s $$s; then result=passed; else result=FAILED; failed="$$failed $$s"; fi; \
-	  echo "== scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
+	  python tools/progress.py record $(REPORTS)/durations $$s $$(( $$(date +%s) - start )); \
+	  echo "== [$$k/$$n] scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
+	  rest=$${rest#"$$s"}; rest=$${rest# }; \
 	done; \
 	python tools/junit_total.py $$(ls $(foreach s,installed $(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
 	  && [ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }

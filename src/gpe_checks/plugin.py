@@ -19,8 +19,16 @@ from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_co
 from .report import Report
 
 
+# The longest check takes about 10 s here, and the waits inside a check end within 30 s:
+# a check still running after this many seconds hangs.
+CHECK_TIME_LIMIT = 120
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("gpe_checks", "checks of registered Gunicorn/Prometheus stacks")
+    group.addoption("--check-time-limit", type=float, default=CHECK_TIME_LIMIT, metavar="SECONDS",
+                    help=f"fail a check (with its stack) that runs longer than this (default {CHECK_TIME_LIMIT}); "
+                         "pytest-timeout's own --timeout wins")
     group.addoption("--stack", action="append", default=[], metavar="NAME",
                     help="verify only this registered stack (repeatable; default: every stack found)")
     group.addoption("--registry-dir", default=REGISTRY_DIR, metavar="DIR",
@@ -111,11 +119,18 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("stack", list(stacks.values()), ids=list(stacks), indirect=True, scope="module")
 
 
-def pytest_collection_modifyitems(config):
-    """Stop the run with one clear message when the stacks could not be read."""
+def pytest_collection_modifyitems(config, items):
+    """Stop the run with one clear message when the stacks could not be read; give every
+    check a time limit (pytest-timeout's signal method: the hung check fails with its
+    stack and the run goes on)."""
     error = getattr(config, "_gpe_discovery_error", None)
     if error is not None:
         raise pytest.UsageError(f"gpe_checks: {error}")
+    if config.getoption("timeout", None) is None and not config.getini("timeout"):
+        limit = pytest.mark.timeout(config.getoption("check_time_limit"), method="signal")
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(limit)
 
 
 @pytest.fixture(scope="module")

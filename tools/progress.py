@@ -1,0 +1,53 @@
+"""Progress of `make test`: how long the scenarios still to run will take.
+
+    python tools/progress.py estimate DURATIONS scenario...   prints the seconds they took last
+    python tools/progress.py record DURATIONS scenario seconds
+
+DURATIONS is a file of "scenario seconds" lines that `make test` keeps in reports/. A
+scenario it has not seen yet counts with its time on a fresh clone here (TYPICAL).
+"""
+
+import sys
+from pathlib import Path
+
+# Seconds per scenario on a fresh clone here (December 2026), images built once by `images`.
+TYPICAL = {"default": 146, "redis": 175, "yaml_config": 171, "thread": 119, "gevent": 115, "eventlet": 118,
+           "docker_host": 8, "images": 120, "standalone": 45, "sidecar": 148, "compose": 213}
+UNKNOWN = 150
+
+
+def load(path):
+    durations = {}
+    if Path(path).exists():
+        for line in Path(path).read_text().splitlines():
+            name, _, seconds = line.partition(" ")
+            if seconds.strip().isdigit():
+                durations[name] = int(seconds)
+    return durations
+
+
+def estimate(path, scenarios):
+    known = {**TYPICAL, **load(path)}
+    return sum(known.get(name, UNKNOWN) for name in scenarios)
+
+
+def record(path, scenario, seconds):
+    durations = load(path)
+    durations[scenario] = int(seconds)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("".join(f"{name} {value}\n" for name, value in sorted(durations.items())))
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "estimate":
+        print(estimate(argv[1], argv[2:]))
+        return 0
+    if len(argv) == 4 and argv[0] == "record":
+        record(argv[1], argv[2], argv[3])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
