@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 # Entry points: `make e2e` (one scenario, default `default`) and `make test` (everything
 # that runs on this machine). Both create the virtualenv first.
 SHELL := /bin/bash

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Print one line per scenario report, the failed checks, and a closing total from JUnit XML.
 
 Usage: python tools/junit_total.py reports/*/junit.xml

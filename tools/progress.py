@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Progress of `make test`: how long the scenarios still to run will take.
 
     python tools/progress.py estimate DURATIONS scenario...   prints the seconds they took last

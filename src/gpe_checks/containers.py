@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """What Docker says about the stack's containers, asked on the Docker host."""
 
 import json

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Stop, start and read the log of a process of the stack, the way its manager does.
 
 The commands come from the component's manifest (its `service`): systemd, supervisord or

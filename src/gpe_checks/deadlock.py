@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Failing checks: the stack's last log lines attached, unless the exporter's master
 deadlock (upstream.MASTER_CHLD_HANDLER_DEADLOCK) struck, which turns the failure into that
 known defect's xfail and starts the app again for the checks that follow."""

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """A registered stack as the checks use it: its typed components (model.py), the host of
 each, and what can be asked of them (pids, scrapes, Redis keys, process control).
 

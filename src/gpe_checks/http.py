@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """HTTP to the stack's endpoints, from the test runner, with bounded timeouts."""
 
 import http.client

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Signals to the Gunicorn master and what the stack does about them.
 
 Signals go to the pid in the stack's own Gunicorn pidfile (in a container: its first

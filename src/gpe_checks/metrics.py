@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Read the exporter's text exposition and compute exact sums and deltas."""
 
 import math

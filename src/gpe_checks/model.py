@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The stack contract, typed: component manifests validated against the schema and read
 into dataclasses, and the stacks they make up.
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """What a virtualenv holds of a package under test, against what was asked for (the
 `packages` record of a component's manifest, or of images.json for an image)."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The pytest plugin of the check library (entry point `pytest11: gpe_checks`).
 
 It finds every stack registered on every host of the inventory pytest-testinfra is given

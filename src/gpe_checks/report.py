@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The short summary `make e2e` prints and writes: one row per check with what it measured
 and what it expected, then each failure with the last log lines of the stack's processes."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Known defects of gunicorn-prometheus-exporter itself, as strict xfails.
 
 Each marker names the upstream repository and the evidence. A release that fixes the

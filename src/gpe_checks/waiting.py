@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Poll a condition with a deadline instead of sleeping a fixed time."""
 
 import time

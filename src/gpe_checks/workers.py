@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Driving one chosen worker: keep it busy on the CPU, then make it refresh its gauges.
 
 The exporter sets a worker's gauges when that worker starts a request (its CPU gauge is

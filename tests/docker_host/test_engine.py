@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The Docker host the docker_host role provisioned: an engine that answers and can run
 a container (from an image imported here, since no registry is reachable)."""
 

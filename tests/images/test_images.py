@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The stack's images on the Docker host: tagged by content, non-root, and they run.
 
 Reads <build dir>/images.json, which the images role writes. Containers started here get

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Each image of the stack alone on its own network, reached through its loopback ports.
 
 Reads /var/cache/gpe-stack/standalone.json, which playbooks/standalone.yml writes.

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The lifecycle helpers of the check library, on fakes: /proc parsing, HTTP client, control."""
 
 import threading

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """fixtures/compose/ is what the docker_stack role renders now (make compose-files)."""
 
 import os

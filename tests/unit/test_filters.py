@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The collection's filters of the stack contract (plugins/filter/stack.py)."""
 
 import importlib.util

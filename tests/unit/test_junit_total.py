@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The closing total `make test` prints from the scenarios' JUnit reports."""
 
 import importlib.util

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The stack contract: the manifests the roles write validate against the schema the check
 library reads, for a host stack and a container stack; a broken manifest fails loading
 with its file and field.

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The check library's pure parts: parsing, sums, histogram deltas, waiting."""
 
 import math

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Bad input fails in preflight, naming the variable and what is allowed, before any change.
 
 These run ansible-playbook on this machine against the roles' `preflight` entry points,

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The estimate of the time left that `make test` prints before each scenario."""
 
 import importlib.util

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Every role's defaults/main.yml and meta/argument_specs.yml mirror each other."""
 
 from pathlib import Path

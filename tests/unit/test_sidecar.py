@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """gpe_sidecar.py (the sidecar image's program), on fakes: modes, source status, health."""
 
 import importlib.util

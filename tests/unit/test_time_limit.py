@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Every check has a time limit (the check library's plugin, with pytest-timeout): a check
 that hangs fails at the limit with its stack shown, and the run goes on."""
 

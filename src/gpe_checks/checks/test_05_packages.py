@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The packages under test are exactly the ones asked for (GPE_EXPORTER_PACKAGE,
 GPE_GUNICORN_PACKAGE), in every virtualenv of the stack that runs them (the app's, the
 sidecar's): by name, by version, and by source (an index, or the wheel of the very file,

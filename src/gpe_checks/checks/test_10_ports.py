@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Every endpoint of the stack listens on its configured address, and only there."""
 
 import pytest

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Where the exporter's settings come from: environment or YAML file, the environment winning."""
 
 import shlex

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Request counters and the duration histogram move by exactly the traffic sent."""
 
 import math

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Per-worker gauges: one series per live worker, each value the truth about that worker
 as its own /proc entry tells it."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Redis storage: the exporter's keys exist with a bounded TTL; file storage writes none."""
 
 import dataclasses

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Prometheus scrapes the exporter and sees the same numbers as /metrics."""
 
 import pytest

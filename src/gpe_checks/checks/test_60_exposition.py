@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The exposition format: every metric family of the exporter, with its type, and lint."""
 
 import shlex

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Master signals: each is counted once under its reason and does what Gunicorn documents.
 
 HUP replaces every worker, TTIN adds one, TTOU removes one, USR1 reopens the log files

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """A worker killed with SIGKILL: the master replaces it and no request goes uncounted."""
 
 import threading

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Load accuracy: a bounded concurrent load is counted exactly, nothing lost or doubled."""
 
 import time

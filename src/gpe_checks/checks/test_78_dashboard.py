@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Every query of the shipped Grafana dashboard returns data from the stack's live Prometheus.
 
 The dashboard (gpe_checks/data/, package data of the check library) is what Grafana is provisioned with; Grafana itself is

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Prometheus restarted: the target is up again within two scrape intervals and the
 counter it stored stays monotone across the restart."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Redis stopped under traffic: the app keeps answering, /metrics does not hang, and
 once Redis is back every request is counted again (Redis storage only)."""
 

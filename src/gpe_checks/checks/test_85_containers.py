@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """What only a stack of containers has: health, its own network and aliases, exactly the
 published ports designed, Prometheus scraping by container name, the exporter sidecar, a
 crash of the app container, and the compose file that describes the same containers."""

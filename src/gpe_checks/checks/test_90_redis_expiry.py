@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Last, because it waits for the stack's Redis keys to vanish: TTLs really expire."""
 
 import time

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Graceful shutdown: SIGTERM to the Gunicorn master, as a process manager sends it.
 
 Each class stops the app once and starts it again through its process manager at the end.

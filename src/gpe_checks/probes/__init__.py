@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Small programs a check runs with the app's own Python, to reproduce an upstream defect
 deterministically (their source is sent to the interpreter, not imported here)."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Run with the app's Python: does the exporter's SIGCHLD handler return when the signal
 arrives while the master's main thread is inside its own signal-metric queue?
 

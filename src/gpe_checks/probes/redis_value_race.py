@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Run on the stack's host with the app's Python: two threads increment one exporter
 RedisValue, the first is held between adding in memory and writing to Redis.
 

@@ -1,5 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
-# Apache License 2.0 (see the collection's galaxy.yml)
 """Filters of the stack contract: where the controller reaches an endpoint, and what
 Prometheus scrapes from the apps that registered themselves."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """Gunicorn configuration of the app image: everything comes from the environment, so one
 image serves both storage backends and every worker class."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """gpe-sidecar: serves the metrics a Gunicorn app with gunicorn-prometheus-exporter stores,
 from beside the app (its own container), reading the app's Redis or multiprocess directory.
 

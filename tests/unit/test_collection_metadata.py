@@ -1,0 +1,33 @@
+"""The collection's metadata agrees with itself and with what the roles use."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "collections/ansible_collections/gunicorn_prometheus/stack"
+
+
+def _used_collections():
+    """Collections named by the FQCN modules of the roles, playbooks and scenarios."""
+    texts = [p.read_text() for folder in (COLLECTION / "roles", ROOT / "playbooks", ROOT / "molecule")
+             for p in folder.rglob("*.yml")]
+    found = {m.group(1) for text in texts for m in re.finditer(r"\b([a-z_]+\.[a-z_]+)\.[a-z_]+:", text)}
+    return {name for name in found if name.split(".")[0] in ("community", "ansible", "kubernetes")
+            and name not in ("ansible.builtin",)}
+
+
+def test_requirements_and_galaxy_dependencies_name_exactly_the_collections_used():
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    requirements = yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]
+    assert {entry["name"]: entry["version"] for entry in requirements} == galaxy["dependencies"]
+    assert set(galaxy["dependencies"]) == _used_collections()
+    for version in galaxy["dependencies"].values():
+        assert re.fullmatch(r">=[0-9.]+,<[0-9.]+", version), f"{version}: give a lower and an upper bound"
+
+
+def test_one_version_in_galaxy_and_pyproject():
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1) == galaxy["version"]
