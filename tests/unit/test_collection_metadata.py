@@ -1,6 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """The collection's metadata agrees with itself and with what the roles use."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -31,3 +35,9 @@ def test_one_version_in_galaxy_and_pyproject():
     galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1) == galaxy["version"]
+
+
+def test_role_readmes_are_current():
+    result = subprocess.run([sys.executable, str(ROOT / "tools/role_readmes.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout

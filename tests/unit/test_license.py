@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
 """One license: LICENSE holds Apache-2.0, and every source file says so in its header."""
 
 import subprocess
