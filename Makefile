@@ -96,7 +96,7 @@ installed-check: venv
 	molecule converge -s default
 	@(cd /tmp && PATH=$(CURDIR)/$(CHECKS_VENV)/bin:$$PATH pytest --pyargs gpe_checks.checks -p no:cacheprovider \
 	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
-	  --junitxml=$(REPORTS)/installed/junit.xml); rc=$$?; \
+	  --junitxml=$(REPORTS)/installed/junit.xml --html=$(REPORTS)/installed/report.html --self-contained-html); rc=$$?; \
 	  molecule destroy -s default && exit $$rc
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
