@@ -251,6 +251,16 @@ class Stack:
         return sorted(client.scan_iter(match=f"{self.app.redis.key_prefix}:*", count=1000))
 
 
+def require_expiring_redis_keys(stack):
+    """Skip, with the reason, a check of key expiry on a stack whose keys cannot expire."""
+    import pytest
+
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis")
+    if stack.app.redis.ttl_disabled:
+        pytest.skip("this stack writes its Redis keys without TTL (REDIS_TTL_DISABLED)")
+
+
 def url_host_port(url):
     """(host, port) of a URL: IPv6 without its brackets."""
     parts = urlsplit(url)

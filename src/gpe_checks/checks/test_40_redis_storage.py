@@ -13,6 +13,7 @@ import pytest
 from gpe_checks import http, upstream
 from gpe_checks.probes import probe_source
 from gpe_checks.traffic import serve_on_every_worker
+from gpe_checks.facts import require_expiring_redis_keys
 from gpe_checks.waiting import wait_until
 
 REQUESTS = "gunicorn_worker_requests_total"
@@ -71,10 +72,7 @@ TTL_TOLERANCE_MS = 100
 
 
 def test_each_metric_key_expires_a_full_ttl_after_its_last_write(stack, record):
-    if not stack.uses_redis:
-        pytest.skip("this stack stores metrics in files, not in Redis")
-    if stack.app.redis.ttl_disabled:
-        pytest.skip("this stack's keys have no TTL (REDIS_TTL_DISABLED)")
+    require_expiring_redis_keys(stack)
     serve_on_every_worker(stack)
     client = stack.redis_client()
     keys = [k for k in stack.redis_keys(client) if ":metric:" in k]

@@ -4,8 +4,7 @@
 
 import time
 
-import pytest
-
+from gpe_checks.facts import require_expiring_redis_keys
 from gpe_checks.traffic import serve_on_every_worker
 from gpe_checks.waiting import wait_until
 
@@ -13,10 +12,7 @@ MARGIN_SECONDS = 5
 
 
 def test_every_key_expires_after_traffic_stops(stack, record):
-    if not stack.uses_redis:
-        pytest.skip("this stack stores metrics in files, not in Redis")
-    if stack.app.redis.ttl_disabled:
-        pytest.skip("this stack writes its Redis keys without TTL")
+    require_expiring_redis_keys(stack)
     ttl = stack.app.redis.ttl_seconds
     serve_on_every_worker(stack)
     client = stack.redis_client()
