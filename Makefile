@@ -22,16 +22,17 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e test unit lint molecule installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify test unit lint sanity changelog workflows molecule installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
 	@echo "                                               deploy one scenario on this host and verify it"
+	@echo "make verify SCENARIO=s [K=expr] [M=expr]       re-run checks (pytest -k K, -m M) on a converged scenario"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make installed-check                           the check library installed with pip, run as the README says"
-	@echo "make test                                      unit tests, lint, installed-check and every scenario"
-	@echo "make unit | make lint | make clean"
+	@echo "make test                                      unit, lint, sanity, changelog, workflows, installed-check, every scenario"
+	@echo "make unit | make lint | make sanity | make changelog | make workflows | make clean"
 
 # What the virtualenv and the checks need from the system, installed with apt when missing
 # (as root on Debian or Ubuntu): ensurepip (python3-venv) for virtualenvs, `ss` (iproute2)
@@ -62,12 +63,47 @@ e2e: venv
 	if [ -f $(REPORTS)/$(SCENARIO)/summary.md ]; then cat $(REPORTS)/$(SCENARIO)/summary.md; fi; \
 	exit $$rc
 
+# Re-runs the checks of one scenario on its converged stack (`molecule converge -s S` first):
+# K selects by name (pytest -k), M by area marker (pytest -m: packages ports configuration
+# metrics redis prometheus signals load containers, and disruptive), e.g. M="redis and not disruptive".
+verify: venv
+	@GPE_REPORT_DIR=$(REPORTS)/$(SCENARIO) PYTEST_ADDOPTS="$(PYTEST_ADDOPTS)$(if $(K), -k '$(K)')$(if $(M), -m '$(M)')" \
+	  molecule verify -s $(SCENARIO); rc=$$?; \
+	if [ -f $(REPORTS)/$(SCENARIO)/summary.md ]; then cat $(REPORTS)/$(SCENARIO)/summary.md; fi; \
+	exit $$rc
+
+# The GitHub workflows (.github/workflows/) against the GitHub workflow schema that
+# check-jsonschema ships (no download).
+workflows: venv
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
 unit: venv
 	pytest tests/unit
 
 lint: venv
 	yamllint --strict .
 	ansible-lint
+
+# ansible-test sanity on the collection with the venv's Python: every test that runs offline (none needs a
+# container); each test's pinned tools go into its own cached virtualenv, pip bootstrapped by tests/sanity/pip_bootstrap.py.
+sanity: venv
+	@dir=collections/ansible_collections/gunicorn_prometheus/stack; \
+	py=$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	pip=$$($(VENV)/bin/python -c 'import types; from ansible_test._internal.python_requirements import get_venv_packages; \
+	  print(get_venv_packages(types.SimpleNamespace(version="'$$py'"))["pip"].replace(".", "_"))') || exit 1; \
+	boot=$$HOME/.ansible/test/cache/get_pip_$$pip.py; \
+	if [ ! -f "$$boot" ] || { grep -q gunicorn_prometheus "$$boot" && ! cmp -s $$dir/tests/sanity/pip_bootstrap.py "$$boot"; }; then \
+	  install -D -m 644 $$dir/tests/sanity/pip_bootstrap.py "$$boot"; fi; \
+	cd $$dir && ansible-test sanity --python $$py --color no
+
+# The collection's changelog: fragments and changelog.yaml pass antsibull-changelog's linters,
+# and CHANGELOG.md is what `antsibull-changelog generate` renders (it reads changelog.yaml only).
+CHANGELOG_DIR ?= collections/ansible_collections/gunicorn_prometheus/stack
+changelog: venv
+	cd $(CHANGELOG_DIR) && antsibull-changelog lint && antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml
+	@cd $(CHANGELOG_DIR) && out=$$(mktemp) && trap 'rm -f "$$out"' EXIT \
+	  && antsibull-changelog generate --output "$$out" --output-format md && diff -u CHANGELOG.md "$$out" \
+	  || { echo "$(CHANGELOG_DIR)/CHANGELOG.md is stale: run antsibull-changelog generate there"; exit 1; }
 
 # Each scenario starts with a progress line: [k/N], the time so far and an estimate of the
 # time left (from the last run's durations in reports/durations, else typical ones).
@@ -101,13 +137,13 @@ installed-check: venv
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
 compose-files: venv
-	ansible-playbook playbooks/compose_files.yml
+	ansible-playbook tools/compose_files.yml
 
 # Installs and starts a Docker engine on this host (playbooks/docker.yml).
 docker-host: venv
 	ansible-playbook playbooks/docker.yml
 
-test: unit lint installed-check molecule
+test: unit lint sanity changelog workflows installed-check molecule
 
 clean:
 	rm -rf $(VENV) $(REPORTS)

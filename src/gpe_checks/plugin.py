@@ -15,6 +15,7 @@ import shlex
 import pytest
 import testinfra
 
+from .areas import AREAS, DISRUPTIVE, DISRUPTIVE_HELP
 from .deadlock import FailureDiagnosis
 from .facts import Stack
 from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_component
@@ -38,6 +39,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    for name, help_text in {**AREAS, DISRUPTIVE: DISRUPTIVE_HELP}.items():
+        config.addinivalue_line("markers", f"{name}: {help_text}")
     report = Report()
     config.pluginmanager.register(report, "gpe_checks_report")
     config.pluginmanager.register(FailureDiagnosis(report), "gpe_checks_diagnosis")

@@ -41,3 +41,24 @@ def test_role_readmes_are_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools/role_readmes.py"), "--check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_built_collection_runs_its_playbooks_by_name(tmp_path):
+    """`ansible-galaxy collection build` and `install`, then every playbook by its FQCN."""
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "ANSIBLE_COLLECTIONS_PATH": str(tmp_path)}
+    bindir = Path(sys.executable).parent
+    subprocess.run([bindir / "ansible-galaxy", "collection", "build", COLLECTION, "--output-path", tmp_path],
+                   check=True, capture_output=True, env=env)
+    archive = next(tmp_path.glob("gunicorn_prometheus-stack-*.tar.gz"))
+    subprocess.run([bindir / "ansible-galaxy", "collection", "install", "--no-deps", "-p", tmp_path, archive],
+                   check=True, capture_output=True, env=env)
+    installed = tmp_path / "ansible_collections/gunicorn_prometheus/stack/playbooks"
+    names = sorted(path.stem for path in (COLLECTION / "playbooks").glob("*.yml"))
+    assert sorted(path.stem for path in installed.glob("*.yml")) == names
+    result = subprocess.run(
+        [bindir / "ansible-playbook", "--syntax-check", "-i", ROOT / "inventories/local/hosts.yml",
+         *[f"gunicorn_prometheus.stack.{name}" for name in names]],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(f"{installed}/") == len(names)

@@ -16,7 +16,7 @@ def test_committed_compose_files_match_a_fresh_rendering(tmp_path):
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
     playbook = Path(sys.executable).parent / "ansible-playbook"
     result = subprocess.run(
-        [str(playbook), str(ROOT / "playbooks/compose_files.yml"), "-e", f"compose_files_dir={tmp_path}"],
+        [str(playbook), str(ROOT / "tools/compose_files.yml"), "-e", f"compose_files_dir={tmp_path}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     rendered = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())

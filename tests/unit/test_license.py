@@ -19,6 +19,6 @@ def test_license_is_apache_2():
 def test_every_source_file_names_the_license():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     missing = [name for name in files
-               if name != "LICENSE" and not any(part in name for part in NOT_HEADED)
+               if name != "LICENSE" and not (ROOT / name).is_symlink() and not any(part in name for part in NOT_HEADED)
                and HEADER not in "".join((ROOT / name).read_text().splitlines(keepends=True)[:3])]
     assert missing == []

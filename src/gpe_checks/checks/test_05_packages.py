@@ -9,6 +9,8 @@ import pytest
 
 from gpe_checks.packages import installed, source_problems, summary
 
+pytestmark = pytest.mark.packages
+
 
 @pytest.mark.parametrize("package", ["exporter", "gunicorn"])
 def test_package_under_test_is_installed(stack, package, record):

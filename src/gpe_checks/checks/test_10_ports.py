@@ -4,6 +4,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.ports
+
 COMPONENT_ENDPOINTS = {"app": ("app", "http"), "metrics": ("app", "metrics"), "redis": ("redis", "redis"),
                        "prometheus": ("prometheus", "http")}
 

@@ -9,6 +9,8 @@ import yaml
 
 from gpe_checks import upstream
 
+pytestmark = pytest.mark.configuration
+
 # The variables the exporter reads; with a YAML file only overrides may be in the environment.
 EXPORTER_VARIABLES = {
     "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "PROMETHEUS_MULTIPROC_DIR",

@@ -4,11 +4,15 @@
 
 import math
 
+import pytest
+
 from gpe_checks import http, upstream
 from gpe_checks.lifecycle import send_signal, wait_for_workers
 from gpe_checks.metrics import bucket_deltas, is_cumulative
 from gpe_checks.traffic import requests_delta, serve_on_every_worker
 from gpe_checks.waiting import wait_until
+
+pytestmark = pytest.mark.metrics
 
 SLOW_SECONDS = 0.3
 # Requests whose handler returns, whatever the status code: counted in requests_total.

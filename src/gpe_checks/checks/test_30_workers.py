@@ -3,10 +3,14 @@
 """Per-worker gauges: one series per live worker, each value the truth about that worker
 as its own /proc entry tells it."""
 
+import pytest
+
 from gpe_checks import http, upstream
 from gpe_checks.traffic import by_pid, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 from gpe_checks.workers import UPTIME_TOLERANCE, burn_and_refresh, uptime_against_age
+
+pytestmark = pytest.mark.metrics
 
 # How far a memory gauge may be from the worker's resident memory read from /proc just
 # after the request that set it (the worker's RSS moves by a few pages between the two).

@@ -16,6 +16,8 @@ from gpe_checks.traffic import serve_on_every_worker
 from gpe_checks.facts import require_expiring_redis_keys
 from gpe_checks.waiting import wait_until
 
+pytestmark = pytest.mark.redis
+
 REQUESTS = "gunicorn_worker_requests_total"
 COUNT = "gunicorn_worker_request_duration_seconds_count"
 

@@ -9,6 +9,8 @@ from gpe_checks.prometheus import job_targets, of_job, wait_for_query
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
+pytestmark = pytest.mark.prometheus
+
 
 
 def _prometheus(stack):

@@ -11,6 +11,8 @@ from gpe_checks.facts import Place
 from gpe_checks.metrics import Scrape
 from gpe_checks.traffic import serve_on_every_worker
 
+pytestmark = pytest.mark.metrics
+
 FAMILIES = {
     "gunicorn_worker_requests_total": "counter",
     "gunicorn_worker_request_duration_seconds": "histogram",

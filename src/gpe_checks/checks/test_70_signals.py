@@ -18,6 +18,8 @@ from gpe_checks.traffic import by_pid, serve_on_every_worker
 from gpe_checks.waiting import wait_until
 from gpe_checks.workers import uptime_against_age
 
+pytestmark = [pytest.mark.signals, pytest.mark.disruptive]
+
 RESTART_COUNT = "gunicorn_master_worker_restart_count_total"
 
 

@@ -12,6 +12,8 @@ from gpe_checks.traffic import by_pid, requests_delta, serve_on_every_worker, wa
 from gpe_checks.waiting import wait_until
 from gpe_checks.workers import uptime_against_age
 
+pytestmark = [pytest.mark.signals, pytest.mark.disruptive]
+
 REQUESTS_DURING_REPLACEMENT = 40
 
 

@@ -4,8 +4,12 @@
 
 import time
 
+import pytest
+
 from gpe_checks import http
 from gpe_checks.traffic import requests_delta, serve_on_every_worker, wait_for_requests
+
+pytestmark = pytest.mark.load
 
 LOAD_REQUESTS = 2000
 LOAD_CONCURRENCY = 16

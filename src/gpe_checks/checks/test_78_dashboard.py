@@ -16,6 +16,8 @@ from gpe_checks.lifecycle import send_signal, wait_for_workers
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
+pytestmark = pytest.mark.prometheus
+
 DASHBOARD = resources.files("gpe_checks").joinpath("data/gunicorn-prometheus-exporter.json")
 LIVE_WORKERS = "Live workers"
 

@@ -12,6 +12,8 @@ from gpe_checks.prometheus import job_targets, of_job, wait_for_query
 from gpe_checks.traffic import live_worker_ids, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
+pytestmark = [pytest.mark.prometheus, pytest.mark.disruptive]
+
 SERIES = "gunicorn_worker_requests_total"
 # Prometheus 2.x hands discovered targets to its scrape manager at most every 5 s (a fixed
 # reload period), so a restarted server scrapes its first target up to 5 s after ready.

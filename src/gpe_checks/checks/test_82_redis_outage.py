@@ -11,6 +11,8 @@ from gpe_checks import http
 from gpe_checks.traffic import requests_delta, serve_and_count, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
+pytestmark = [pytest.mark.redis, pytest.mark.disruptive]
+
 DURING_OUTAGE = 4
 METRICS_DEADLINE_SECONDS = 5
 # A stopped Redis container takes its name with it: the exporter's next connection waits

@@ -19,6 +19,8 @@ from gpe_checks.prometheus import job_targets
 from gpe_checks.traffic import requests_delta, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
+pytestmark = pytest.mark.containers
+
 REQUESTS = 9
 
 
@@ -119,6 +121,7 @@ def test_sidecar_serves_exactly_what_the_app_stored(stack, pattern, record):
     assert up == 1
 
 
+@pytest.mark.disruptive
 def test_sidecar_health_follows_its_redis(stack, pattern, record):
     url = _sidecar(stack)
     if not stack.uses_redis:
@@ -140,6 +143,7 @@ def test_sidecar_health_follows_its_redis(stack, pattern, record):
     assert down == (1, 0)
 
 
+@pytest.mark.disruptive
 def test_crashed_app_container_is_restarted_and_counts_again(stack, pattern, record):
     """SIGKILL of the master (from the host: inside the container it is pid 1 and immune):
     Docker's restart policy starts the container again, its restart count goes up by one,

@@ -4,9 +4,13 @@
 
 import time
 
+import pytest
+
 from gpe_checks.facts import require_expiring_redis_keys
 from gpe_checks.traffic import serve_on_every_worker
 from gpe_checks.waiting import wait_until
+
+pytestmark = pytest.mark.redis
 
 MARGIN_SECONDS = 5
 

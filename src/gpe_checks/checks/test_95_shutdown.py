@@ -12,6 +12,8 @@ import pytest
 from gpe_checks.lifecycle import start_app_again, terminate_during_request
 from gpe_checks.waiting import wait_until
 
+pytestmark = [pytest.mark.signals, pytest.mark.disruptive]
+
 # Margin for polling and for the exporter's exit hook after the last worker is gone.
 EXIT_MARGIN_SECONDS = 1.0
 # Until the workers notice the stop, they still accept: a sync worker at once, an async

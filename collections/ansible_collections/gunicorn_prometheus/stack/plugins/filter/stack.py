@@ -1,21 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
 """Filters of the stack contract: where the controller reaches an endpoint, and what
-Prometheus scrapes from the apps that registered themselves."""
+Prometheus scrapes from the apps that registered themselves.
+
+Each filter is documented in the file of its name beside this one (reach_host.yml, ...),
+which ansible-doc -t filter shows."""
 
 import os.path
 import re
 from urllib.parse import unquote, urlsplit
 
 from ansible.errors import AnsibleFilterError
-
-DOCUMENTATION_REACH = """
-name: reach_host
-short_description: The host part of a URL at which others reach an endpoint
-description:
-  - A wildcard listen address (0.0.0.0, ::, *) is reached at the node's own address; a
-    specific address at itself. IPv6 comes in brackets, ready for a URL.
-"""
 
 WILDCARDS = {"", "0.0.0.0", "*", "::", "::*", "[::]"}
 # A controller that is the node itself: loopback, and IPv4 (a wildcard IPv4 bind does
@@ -82,7 +77,7 @@ def package_source(spec):
     source = {"kind": "index", "spec": spec, "path": "", "url": "", "revision": "", "name": ""}
     if location.startswith(VCS_PREFIXES):
         parts = urlsplit(location.split("+", 1)[1])
-        path, _, revision = parts.path.partition("@")
+        path, revision = parts.path.partition("@")[::2]
         repository = parts._replace(path=path, fragment="", query="").geturl()
         egg = re.search(r"egg=([A-Za-z0-9._-]+)", parts.fragment)
         name = egg.group(1) if egg else os.path.basename(path.rstrip("/")).removesuffix(".git")

@@ -1,8 +1,6 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
-# -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ DOCUMENTATION = r"""
 module: port_holders
 short_description: Report which processes hold listening TCP sockets on given ports
 version_added: "0.1.0"
-author: gunicorn_prometheus.stack contributors
+author: gunicorn_prometheus.stack contributors (!UNKNOWN)
 description:
   - Reads C(/proc/net/tcp), C(/proc/net/tcp6) and C(/proc/<pid>/fd) to find the
     processes holding LISTEN sockets on the requested ports of a Linux host.
@@ -161,7 +159,7 @@ def ancestors(pid, parents):
 
 def parse_stat(text):
     """Return (comm, ppid) from a /proc/<pid>/stat text; comm may contain spaces and ')'."""
-    head, _, tail = text.rpartition(")")
+    head, tail = text.rpartition(")")[::2]
     return head.partition("(")[2], int(tail.split()[1])
 
 
@@ -256,7 +254,7 @@ def scan_processes(proc_root, inodes):
 def find_port_holders(ports, owner_pids=(), proc_root="/proc"):
     """Scan proc_root and return the module result for the given ports."""
     listeners = [row for row in read_listeners(proc_root) if row[1] in ports]
-    procs, parents = scan_processes(proc_root, {inode for _, _, inode in listeners})
+    procs, parents = scan_processes(proc_root, {inode for _address, _port, inode in listeners})
     return build_result(ports, listeners, procs, parents, owner_pids)
 
 

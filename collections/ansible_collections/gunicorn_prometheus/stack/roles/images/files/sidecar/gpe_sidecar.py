@@ -29,7 +29,8 @@ from prometheus_client.core import GaugeMetricFamily
 MODES = ("sidecar", "standalone", "health", "help")
 
 
-def settings(env=os.environ):
+def settings(env=None):
+    env = os.environ if env is None else env
     return {
         "source": env.get("SIDECAR_MODE_SOURCE", "redis"),
         "bind": env.get("SIDECAR_BIND", "0.0.0.0"),
