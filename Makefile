@@ -22,12 +22,13 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify test unit lint sanity changelog workflows molecule installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify timings test unit lint sanity changelog workflows molecule installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make verify SCENARIO=s [K=expr] [M=expr]       re-run checks (pytest -k K, -m M) on a converged scenario"
+	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make installed-check                           the check library installed with pip, run as the README says"
@@ -134,6 +135,13 @@ installed-check: venv
 	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
 	  --junitxml=$(REPORTS)/installed/junit.xml --html=$(REPORTS)/installed/report.html --self-contained-html); rc=$$?; \
 	  molecule destroy -s default && exit $$rc
+
+# Where each scenario's time goes: every Molecule step timed alone, RUNS times (median and
+# min-max), the slowest checks too; printed and written to reports/timings.md.
+TIMING_SCENARIOS ?= default redis
+RUNS ?= 3
+timings: venv
+	python tools/timings.py --runs $(RUNS) $(TIMING_SCENARIOS)
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
 compose-files: venv

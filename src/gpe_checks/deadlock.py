@@ -14,6 +14,7 @@ class FailureDiagnosis:
     def __init__(self, report):
         self.report = report
         self.deadlocks = []  # (exception, xfail reason) of checks the master's deadlock stopped
+        self.restarted = {}  # (module, stack name) -> reason: the app was started again there
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -21,7 +22,10 @@ class FailureDiagnosis:
         stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
         if not report.failed or report.when == "teardown" or stack is None:
             return
-        reason = self._struck_by_master_deadlock(stack, call.excinfo)
+        module = item.nodeid.split("::", 1)[0]
+        reason = self._struck_by_master_deadlock(stack, call.excinfo, module)
+        if not reason and _uses_module_state(item):
+            reason = self.restarted.get((module, stack.name), "")
         if reason:
             report.outcome = "skipped"
             report.wasxfail = reason
@@ -33,7 +37,7 @@ class FailureDiagnosis:
         crash = getattr(report.longrepr, "reprcrash", None)
         self.report.failed(report.nodeid, crash.message if crash else str(report.longrepr)[-500:], logs)
 
-    def _struck_by_master_deadlock(self, stack, excinfo):
+    def _struck_by_master_deadlock(self, stack, excinfo, module=""):
         """The xfail reason when the master hangs in upstream.MASTER_CHLD_HANDLER_DEADLOCK.
 
         A HUP or TTOU can hit that race in any check that sends one; its own deterministic
@@ -59,4 +63,13 @@ class FailureDiagnosis:
         except Exception as error:  # noqa: BLE001 - the checks that follow will show it
             reason += f"; starting the app again failed: {error}"
         self.deadlocks.append((excinfo.value, reason))
+        # What a module's fixtures set up before this (the workers a HUP started) is gone now.
+        self.restarted[(module, stack.name)] = (
+            f"{reason}; the app was started again, so this module's state from before (its fixtures) is gone")
         return reason
+
+
+def _uses_module_state(item):
+    """Whether a check uses a module-scoped fixture besides `stack` (state set up once)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(name != "stack" and defs and defs[-1].scope == "module" for name, defs in definitions.items())

@@ -25,8 +25,10 @@ def uptime_against_age(stack, pids):
     must be its age from /proc less the time since that request started (at most the
     time the requests took), within UPTIME_TOLERANCE. Returns ({pid: gauge and age},
     {pid: what is wrong})."""
+    live = stack.worker_pids()
+    assert set(pids) <= live, f"workers {sorted(set(pids) - live)} are gone (live: {sorted(live)})"
     started = time.monotonic()
-    uptime = by_pid(serve_on_every_worker(stack, stack.worker_pids() | set(pids)))
+    uptime = by_pid(serve_on_every_worker(stack, live))
     truth = stack.processes(pids)
     window = time.monotonic() - started
     seen = {pid: f"{uptime[pid]:.2f}s, /proc age {truth[pid].age:.2f}s" for pid in pids}

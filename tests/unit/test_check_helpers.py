@@ -5,6 +5,7 @@
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -160,6 +161,7 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
 
     class FakeStack:
         app = "the app"
+        name = "gpe"
         threads = DEADLOCKED_MASTER
 
         def master_threads(self):
@@ -173,10 +175,21 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
             self.value = AssertionError("waited 30s for new workers")
 
     stack, struck = FakeStack(), ExcInfo()
-    reason = diagnosis._struck_by_master_deadlock(stack, struck)
+    reason = diagnosis._struck_by_master_deadlock(stack, struck, "test_70_signals.py")
     assert "handle_chld" in reason and "struck here" in reason
     assert restarts == ["stop", "start"]
     stack.threads = SLEEPING_MASTER  # restarted: a fixture error raised again is the same one
     assert diagnosis._struck_by_master_deadlock(stack, struck) == reason
     assert diagnosis._struck_by_master_deadlock(stack, ExcInfo()) == ""
     assert restarts == ["stop", "start"]
+    # Checks of that module that read state its fixtures set up before the restart.
+    assert diagnosis.restarted[("test_70_signals.py", "gpe")].startswith(reason)
+
+
+def test_only_checks_using_module_state_inherit_a_restart():
+    def item(**fixtures):
+        definitions = {name: [SimpleNamespace(scope=scope)] for name, scope in fixtures.items()}
+        return SimpleNamespace(_fixtureinfo=SimpleNamespace(name2fixturedefs=definitions))
+
+    assert deadlock._uses_module_state(item(stack="module", hup_restart="module", record="function"))
+    assert not deadlock._uses_module_state(item(stack="module", record="function"))
