@@ -22,10 +22,7 @@ class FailureDiagnosis:
         stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
         if not report.failed or report.when == "teardown" or stack is None:
             return
-        module = item.nodeid.split("::", 1)[0]
-        reason = self._struck_by_master_deadlock(stack, call.excinfo, module)
-        if not reason and _uses_module_state(item):
-            reason = self.restarted.get((module, stack.name), "")
+        reason = self.xfail_reason(item, stack, call.excinfo)
         if reason:
             report.outcome = "skipped"
             report.wasxfail = reason
@@ -36,6 +33,16 @@ class FailureDiagnosis:
                 report.longrepr.addsection(f"last log lines of {name}", text)
         crash = getattr(report.longrepr, "reprcrash", None)
         self.report.failed(report.nodeid, crash.message if crash else str(report.longrepr)[-500:], logs)
+
+    def xfail_reason(self, item, stack, excinfo):
+        """Why a failed check is the master deadlock's xfail ("" when it is a failure): the
+        deadlock struck it, or struck earlier in its module and the check reads what that
+        module's fixtures set up before the app was started again."""
+        module = item.nodeid.split("::", 1)[0]
+        reason = self._struck_by_master_deadlock(stack, excinfo, module)
+        if not reason and _uses_module_state(item):
+            reason = self.restarted.get((module, stack.name), "")
+        return reason
 
     def _struck_by_master_deadlock(self, stack, excinfo, module=""):
         """The xfail reason when the master hangs in upstream.MASTER_CHLD_HANDLER_DEADLOCK.

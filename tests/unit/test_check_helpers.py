@@ -182,8 +182,16 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
     assert diagnosis._struck_by_master_deadlock(stack, struck) == reason
     assert diagnosis._struck_by_master_deadlock(stack, ExcInfo()) == ""
     assert restarts == ["stop", "start"]
-    # Checks of that module that read state its fixtures set up before the restart.
-    assert diagnosis.restarted[("test_70_signals.py", "gpe")].startswith(reason)
+    # A later failure in that module is the same xfail only when it reads module state.
+    def item(nodeid, **fixtures):
+        definitions = {name: [SimpleNamespace(scope=scope)] for name, scope in fixtures.items()}
+        return SimpleNamespace(nodeid=nodeid, _fixtureinfo=SimpleNamespace(name2fixturedefs=definitions))
+
+    later = item("test_70_signals.py::test_ages[gpe]", stack="module", hup_restart="module")
+    assert diagnosis.xfail_reason(later, stack, ExcInfo()).startswith(reason)
+    assert diagnosis.xfail_reason(item("test_70_signals.py::test_usr1[gpe]", stack="module"), stack, ExcInfo()) == ""
+    assert diagnosis.xfail_reason(item("test_72_worker_death.py::test_x[gpe]", stack="module", killed_worker="module"),
+                                  stack, ExcInfo()) == ""
 
 
 def test_only_checks_using_module_state_inherit_a_restart():
