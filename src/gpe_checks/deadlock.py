@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
-"""Failing checks: the stack's last log lines attached, unless the exporter's master
-deadlock (upstream.MASTER_CHLD_HANDLER_DEADLOCK) struck, which turns the failure into that
-known defect's xfail and starts the app again for the checks that follow."""
+"""Failing checks: the stack's last log lines attached, unless a known race struck: the
+exporter's master deadlock (upstream.MASTER_CHLD_HANDLER_DEADLOCK; the app is started again
+for the checks that follow) or a scrape reading a worker's unsized file
+(upstream.EMPTY_MULTIPROCESS_FILE). Either turns the failure into that defect's xfail."""
 
 import pytest
 
@@ -23,11 +24,13 @@ class FailureDiagnosis:
         if not report.failed or report.when == "teardown" or stack is None:
             return
         reason = self.xfail_reason(item, stack, call.excinfo)
+        logs = {} if reason else {name: f"$ {service.logs_command}\n{service.logs()}"
+                                  for name, service in stack.services.items()}
+        reason = reason or empty_multiprocess_file(call.excinfo, logs)
         if reason:
             report.outcome = "skipped"
             report.wasxfail = reason
             return
-        logs = {name: f"$ {service.logs_command}\n{service.logs()}" for name, service in stack.services.items()}
         for name, text in logs.items():
             if hasattr(report.longrepr, "addsection"):  # shown by pytest and kept in the JUnit XML
                 report.longrepr.addsection(f"last log lines of {name}", text)
@@ -74,6 +77,20 @@ class FailureDiagnosis:
         self.restarted[(module, stack.name)] = (
             f"{reason}; the app was started again, so this module's state from before (its fixtures) is gone")
         return reason
+
+
+def empty_multiprocess_file(excinfo, logs):
+    """The xfail reason when /metrics answered 500 because the master read a worker's .db
+    file before it was sized (upstream.EMPTY_MULTIPROCESS_FILE, a race of worker starts):
+    the check's error names the 500 of /metrics and the app's log shows that struct.error."""
+    message = str(excinfo.value) if excinfo is not None else ""
+    if "/metrics answered 500" not in message:
+        return ""
+    evidence = next((name for name, text in logs.items() if upstream.EMPTY_MULTIPROCESS_FILE_ERROR in text), "")
+    if not evidence:
+        return ""
+    return (f"{upstream.EMPTY_MULTIPROCESS_FILE.kwargs['reason']}; struck here, in the log of {evidence}: "
+            f"struct.error: {upstream.EMPTY_MULTIPROCESS_FILE_ERROR}")
 
 
 def _uses_module_state(item):

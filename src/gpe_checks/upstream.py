@@ -137,6 +137,21 @@ MASTER_CHLD_HANDLER_DEADLOCK = pytest.mark.xfail(
 )
 
 
+EMPTY_MULTIPROCESS_FILE = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "upstream defect (github.com/prometheus/client_python issue #1199, fix proposed in PR #1207, "
+        "unfixed in the version the exporter 0.2.4 installs): MmapedDict creates a worker's .db "
+        "file before it sizes it; a scrape of /metrics by the master in that moment (workers "
+        "starting after a HUP, TTIN or a death) reads 0 bytes, struct.error aborts the whole "
+        "MultiProcessCollector and /metrics answers 500"
+    ),
+)
+# The app's log line that tells EMPTY_MULTIPROCESS_FILE from any other 500 of /metrics.
+EMPTY_MULTIPROCESS_FILE_ERROR = "unpack_from requires a buffer of at least 4 bytes for unpacking 4 bytes at offset 0 (actual buffer size is 0)"
+
+
 def master_chld_deadlock(threads):
     """Frames of the master's main thread (a py-spy dump) when it hangs in
     MASTER_CHLD_HANDLER_DEADLOCK: handle_chld waits in Queue.put for the lock the

@@ -201,3 +201,15 @@ def test_only_checks_using_module_state_inherit_a_restart():
 
     assert deadlock._uses_module_state(item(stack="module", hup_restart="module", record="function"))
     assert not deadlock._uses_module_state(item(stack="module", record="function"))
+
+
+def test_a_500_of_metrics_from_an_unsized_worker_file_is_that_defects_xfail():
+    failed = SimpleNamespace(value=AssertionError("http://127.0.0.1:9093/metrics answered 500: A server error occurred."))
+    log = f"  File \".../mmap_dict.py\", line 90\nstruct.error: {upstream.EMPTY_MULTIPROCESS_FILE_ERROR}\n"
+    reason = deadlock.empty_multiprocess_file(failed, {"gpe-app": log, "gpe-redis": "ready"})
+    assert reason.startswith(upstream.EMPTY_MULTIPROCESS_FILE.kwargs["reason"]) and "log of gpe-app" in reason
+    # Any other 500, or the same log line beside another failure, stays a failure.
+    assert deadlock.empty_multiprocess_file(failed, {"gpe-app": "KeyError: 'worker'"}) == ""
+    other = SimpleNamespace(value=AssertionError("counted 3, sent 4"))
+    assert deadlock.empty_multiprocess_file(other, {"gpe-app": log}) == ""
+    assert deadlock.empty_multiprocess_file(None, {"gpe-app": log}) == ""
