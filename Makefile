@@ -8,7 +8,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs; each is a full `molecule test` (destroy, converge,
 # idempotence, verify, destroy).
-SCENARIOS ?= default redis yaml_config thread gevent eventlet docker_host images standalone sidecar compose
+SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -22,7 +22,7 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify timings test unit lint sanity changelog workflows molecule installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify timings test unit lint sanity changelog workflows molecule checks-venv installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
@@ -31,8 +31,8 @@ help:
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
-	@echo "make installed-check                           the check library installed with pip, run as the README says"
-	@echo "make test                                      unit, lint, sanity, changelog, workflows, installed-check, every scenario"
+	@echo "make installed-check                           scenario default, verified by the check library installed with pip"
+	@echo "make test                                      unit, lint, sanity, changelog, workflows, every scenario"
 	@echo "make unit | make lint | make sanity | make changelog | make workflows | make clean"
 
 # What the virtualenv and the checks need from the system, installed with apt when missing
@@ -106,35 +106,25 @@ changelog: venv
 	  && antsibull-changelog generate --output "$$out" --output-format md && diff -u CHANGELOG.md "$$out" \
 	  || { echo "$(CHANGELOG_DIR)/CHANGELOG.md is stale: run antsibull-changelog generate there"; exit 1; }
 
-# Each scenario starts with a progress line: [k/N], the time so far and an estimate of the
-# time left (from the last run's durations in reports/durations, else typical ones).
-molecule: venv
-	@rm -f $(foreach s,$(SCENARIOS),$(REPORTS)/$(s)/junit.xml)
-	@failed=""; rest="$(SCENARIOS)"; k=0; n=$(words $(SCENARIOS)); begun=$$(date +%s); \
-	for s in $(SCENARIOS); do \
-	  k=$$((k + 1)); start=$$(date +%s); \
-	  echo "== [$$k/$$n] scenario $$s ($$(( start - begun ))s so far, about $$(python tools/progress.py estimate $(REPORTS)/durations $$rest)s to go)"; \
-	  if GPE_REPORT_DIR=$(REPORTS)/$$s molecule test -s $$s; then result=passed; else result=FAILED; failed="$$failed $$s"; fi; \
-	  python tools/progress.py record $(REPORTS)/durations $$s $$(( $$(date +%s) - start )); \
-	  echo "== [$$k/$$n] scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
-	  rest=$${rest#"$$s"}; rest=$${rest# }; \
-	done; \
-	python tools/junit_total.py $$(ls $(foreach s,installed $(SCENARIOS),$(REPORTS)/$(s)/junit.xml) 2>/dev/null) \
-	  && [ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }
-
-# The check library as a user gets it: `pip install .` into a new virtualenv, then the
-# README's pytest command against a `default` stack converged on this host (destroyed after).
+# Every scenario of SCENARIOS (tools/scenarios.py): a line before each with [k/N], the time so
+# far and an estimate of the time left; a+b+c runs those scenarios on one deployment (destroyed
+# before the first and after the last); `default` is verified by the check library installed
+# from this repository with pip (CHECKS_VENV), run as the README says; the closing line totals
+# every scenario's checks.
 CHECKS_VENV ?= build/checks-venv
-installed-check: venv
-	@rm -rf $(CHECKS_VENV) $(REPORTS)/installed
+molecule: venv $(if $(filter default,$(subst +, ,$(SCENARIOS))),checks-venv)
+	python tools/scenarios.py --reports $(REPORTS) --installed-venv $(CHECKS_VENV) $(SCENARIOS)
+
+# The check library as a user gets it: `pip install .` into a new virtualenv.
+checks-venv: venv
+	@rm -rf $(CHECKS_VENV)
 	$(PYTHON) -m venv $(CHECKS_VENV)
 	$(CHECKS_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKS_VENV)/bin/pip install -q .
-	molecule converge -s default
-	@(cd /tmp && PATH=$(CURDIR)/$(CHECKS_VENV)/bin:$$PATH pytest --pyargs gpe_checks.checks -p no:cacheprovider \
-	  --connection=ansible --ansible-inventory=$(CURDIR)/inventories/local/hosts.yml \
-	  --junitxml=$(REPORTS)/installed/junit.xml --html=$(REPORTS)/installed/report.html --self-contained-html); rc=$$?; \
-	  molecule destroy -s default && exit $$rc
+
+# The `default` scenario alone, verified by the installed check library.
+installed-check: venv checks-venv
+	python tools/scenarios.py --reports $(REPORTS) --installed-venv $(CHECKS_VENV) default
 
 # Where each scenario's time goes: every Molecule step timed alone, RUNS times (median and
 # min-max), the slowest checks too; printed and written to reports/timings.md.
@@ -151,7 +141,7 @@ compose-files: venv
 docker-host: venv
 	ansible-playbook playbooks/docker.yml
 
-test: unit lint sanity changelog workflows installed-check molecule
+test: unit lint sanity changelog workflows molecule
 
 clean:
 	rm -rf $(VENV) $(REPORTS)

@@ -8,7 +8,7 @@ for the checks that follow) or a scrape reading a worker's unsized file
 import pytest
 
 from . import upstream
-from .lifecycle import start_app_again
+from .lifecycle import start_app_again, stop_hung_app
 
 
 class FailureDiagnosis:
@@ -51,8 +51,8 @@ class FailureDiagnosis:
         """The xfail reason when the master hangs in upstream.MASTER_CHLD_HANDLER_DEADLOCK.
 
         A HUP or TTOU can hit that race in any check that sends one; its own deterministic
-        check is test_70's. The master handles no signal any more, so its manager stops it
-        (the hard way, after its stop timeout) and starts it again for the checks that follow.
+        check is test_70's. The master handles no signal any more: it is killed and its manager
+        starts it again for the checks that follow.
         A fixture error pytest raises again in later checks is recognised by its exception.
         """
         if excinfo is None:
@@ -68,7 +68,7 @@ class FailureDiagnosis:
             return ""
         reason = f"{upstream.MASTER_CHLD_HANDLER_DEADLOCK.kwargs['reason']}; struck here, master's main thread: {frames}"
         try:
-            stack.service(stack.app).stop()
+            stop_hung_app(stack)
             start_app_again(stack)
         except Exception as error:  # noqa: BLE001 - the checks that follow will show it
             reason += f"; starting the app again failed: {error}"

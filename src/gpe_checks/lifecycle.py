@@ -11,12 +11,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import http
+from . import http, upstream
 from .waiting import wait_until
 
 RESTARTS = "gunicorn_master_worker_restart_total"
 PROBE_SECONDS = 0.05
 REFUSED_WITHIN_SECONDS = 2.0
+# A master that has not done what a signal asks within this long is looked at (py-spy),
+# then again every HANG_LOOK_EVERY_SECONDS.
+HANG_LOOK_AFTER_SECONDS = 2.0
+HANG_LOOK_EVERY_SECONDS = 1.0
 
 
 def send_signal(stack, signal, pid):
@@ -39,6 +43,25 @@ def restarts(scrape, reason):
     return scrape.total(RESTARTS, reason=reason)
 
 
+def master_hangs(stack, after=None):
+    """A give_up for waits on the master: its deadlock (upstream.MASTER_CHLD_HANDLER_DEADLOCK),
+    which it never leaves, so that the wait ends in seconds instead of at its timeout. The
+    first look comes `after` seconds (HANG_LOOK_AFTER_SECONDS) from now."""
+    next_look = [time.monotonic() + (HANG_LOOK_AFTER_SECONDS if after is None else after)]
+
+    def hangs():
+        if time.monotonic() < next_look[0]:
+            return ""
+        try:
+            frames = upstream.master_chld_deadlock(stack.master_threads())
+        except Exception:  # noqa: BLE001 - no diagnosis (no py-spy, app gone): keep waiting
+            frames = ""
+        next_look[0] = time.monotonic() + HANG_LOOK_EVERY_SECONDS
+        return f"the master hangs, main thread: {frames}" if frames else ""
+
+    return hangs
+
+
 def wait_for_workers(stack, count, what, avoid=frozenset(), timeout=30):
     """Wait until the master has `count` live workers, none of them in `avoid`."""
 
@@ -46,7 +69,20 @@ def wait_for_workers(stack, count, what, avoid=frozenset(), timeout=30):
         pids = stack.worker_pids()
         return pids if len(pids) == count and not pids & avoid and stack.alive(pids) == pids else None
 
-    return wait_until(settled, what, timeout=timeout)
+    return wait_until(settled, what, timeout=timeout, give_up=master_hangs(stack))
+
+
+def stop_hung_app(stack):
+    """Stop an app whose master handles no signal any more. On a host: SIGKILL to its master
+    and workers (the pids of its own pidfile and their children), then its manager's stop,
+    which returns at once. In a container the manager's stop kills it after its timeout."""
+    service = stack.service(stack.app)
+    if service.manager != "docker":
+        pids = {stack.master_pid()} | stack.worker_pids()
+        stack.app_place.check_output("kill -KILL " + " ".join(str(int(pid)) for pid in sorted(pids)))
+        wait_until(lambda: stack.alive(pids), f"killed processes {sorted(pids)} to be gone", timeout=10,
+                   until=lambda alive: not alive)
+    service.stop()
 
 
 def app_is_serving(stack):
@@ -106,7 +142,12 @@ def terminate_during_request(stack, request_seconds, timeout):
     send_terminate(stack, stop.master)
     pending = {stop.master} | stop.workers
     deadline = term["at"] + timeout
+    # Looked at once the exit is late anyway: a look takes a moment, and would delay the
+    # exit times measured here.
+    hangs = master_hangs(stack, after=stack.app.graceful_timeout + 1)
     while pending and time.monotonic() < deadline:
+        hung = hangs() if stop.master in pending else ""
+        assert not hung, f"still running after SIGTERM: {sorted(pending)}; {hung}"
         now = time.monotonic() - term["at"]
         for pid in pending - stack.alive(pending):
             stop.exited[pid] = now

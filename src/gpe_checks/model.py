@@ -192,6 +192,15 @@ class Prometheus(Component):
     def targets(self):
         return self.jobs[self.job]
 
+    @property
+    def scrape_seconds(self):
+        """scrape_interval in seconds (Prometheus durations as the roles write them: 1s, 500ms, 1m)."""
+        units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+        for unit in ("ms", "s", "m", "h"):
+            if self.scrape_interval.endswith(unit):
+                return float(self.scrape_interval[: -len(unit)]) * units[unit]
+        raise ValueError(f"unexpected scrape interval {self.scrape_interval!r}")
+
 
 def read_component(document, source):
     """A validated manifest document as its typed Component."""

@@ -8,6 +8,9 @@ from .waiting import wait_until
 UPTIME = "gunicorn_worker_uptime_seconds"
 DURATION_COUNT = "gunicorn_worker_request_duration_seconds_count"
 DURATION_BUCKET = "gunicorn_worker_request_duration_seconds_bucket"
+# How long each request of serve_on_every_worker holds its worker: long enough that requests
+# sent together land on different workers (a round that misses one is sent again).
+HOLD_SECONDS = 0.1
 
 
 def by_pid(scrape, name=UPTIME):
@@ -36,7 +39,7 @@ def serve_and_count(stack, pids=None, baseline=None, histogram=False):
     sent = []
 
     def refreshed():
-        traffic = http.send(stack.app_url, [("/slow?seconds=0.2", 200)] * parallel, concurrency=parallel)
+        traffic = http.send(stack.app_url, [(f"/slow?seconds={HOLD_SECONDS}", 200)] * parallel, concurrency=parallel)
         assert traffic.unexpected == [], traffic.unexpected
         sent.append(parallel)
         scrape = stack.scrape()

@@ -9,11 +9,12 @@ class WaitTimeout(AssertionError):
     """The condition did not hold before the deadline; carries the last value seen."""
 
 
-def wait_until(probe, what, timeout=30.0, interval=0.1, until=bool):
+def wait_until(probe, what, timeout=30.0, interval=0.1, until=bool, give_up=None):
     """Call probe() until until(value) holds and return that value.
 
     probe may raise: the error counts as "not yet". When time runs out, the message
-    names what was awaited and the last value (or error) seen.
+    names what was awaited and the last value (or error) seen. give_up(), called after
+    each "not yet", may return why the condition can never hold: the wait ends there.
     """
     deadline = time.monotonic() + timeout
     last = None
@@ -26,4 +27,7 @@ def wait_until(probe, what, timeout=30.0, interval=0.1, until=bool):
             last = error
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"waited {timeout:.0f}s for {what}; last seen: {last!r}")
+        hopeless = give_up() if give_up else ""
+        if hopeless:
+            raise WaitTimeout(f"stopped waiting for {what}: {hopeless}; last seen: {last!r}")
         time.sleep(interval)

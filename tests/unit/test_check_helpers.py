@@ -3,17 +3,19 @@
 """The lifecycle helpers of the check library, on fakes: /proc parsing, HTTP client, control."""
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from gpe_checks import deadlock, http, upstream
+from gpe_checks import deadlock, http, lifecycle, upstream
 from gpe_checks.control import Service
 from gpe_checks.facts import Process, _pid_states, read_processes
 from gpe_checks.model import Control
 from gpe_checks.report import Report
+from gpe_checks.waiting import WaitTimeout, wait_until
 
 
 
@@ -157,6 +159,7 @@ def test_master_deadlock_is_recognised_in_the_main_thread_only():
 def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch):
     restarts = []
     monkeypatch.setattr(deadlock, "start_app_again", lambda stack: restarts.append("start"))
+    monkeypatch.setattr(deadlock, "stop_hung_app", lambda stack: restarts.append("stop"))
     diagnosis = deadlock.FailureDiagnosis(Report())
 
     class FakeStack:
@@ -166,9 +169,6 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
 
         def master_threads(self):
             return self.threads
-
-        def service(self, component):
-            return type("S", (), {"stop": lambda _self: restarts.append("stop")})()
 
     class ExcInfo:
         def __init__(self):
@@ -192,6 +192,69 @@ def test_a_check_the_master_deadlock_stopped_becomes_its_xfail_once(monkeypatch)
     assert diagnosis.xfail_reason(item("test_70_signals.py::test_usr1[gpe]", stack="module"), stack, ExcInfo()) == ""
     assert diagnosis.xfail_reason(item("test_72_worker_death.py::test_x[gpe]", stack="module", killed_worker="module"),
                                   stack, ExcInfo()) == ""
+
+
+class _HungStack:
+    """A stack whose master hangs: what py-spy shows of it, and what was done to it."""
+
+    app = "the app"
+
+    def __init__(self, manager="supervisor"):
+        self.looked = 0
+        self.ran = []
+        self.live = {100, 101, 102}
+        self.manager = manager
+        self.app_place = self
+
+    def master_threads(self):
+        self.looked += 1
+        return DEADLOCKED_MASTER
+
+    def master_pid(self):
+        return 100
+
+    def worker_pids(self):
+        return {101, 102}
+
+    def alive(self, pids):
+        return set(pids) & self.live
+
+    def check_output(self, command):
+        self.ran.append(command)
+        if command.startswith("kill -KILL"):
+            self.live -= {int(pid) for pid in command.split()[2:]}
+        return ""
+
+    def service(self, component):
+        return SimpleNamespace(manager=self.manager, stop=lambda: self.ran.append("manager stop"))
+
+
+def test_a_wait_on_a_hung_master_ends_at_the_first_look_not_at_its_timeout(monkeypatch):
+    monkeypatch.setattr(lifecycle, "HANG_LOOK_AFTER_SECONDS", 0.0)
+    stack = _HungStack()
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout, match="stopped waiting for 3 workers: the master hangs, main thread: Condition"):
+        wait_until(lambda: 2, "3 workers", timeout=30, interval=0.01, until=lambda n: n == 3,
+                   give_up=lifecycle.master_hangs(stack))
+    assert time.monotonic() - started < 1 and stack.looked == 1
+
+
+def test_the_master_is_looked_at_only_after_a_while_and_then_seldom(monkeypatch):
+    stack = _HungStack()
+    hangs = lifecycle.master_hangs(stack)
+    assert hangs() == "" and stack.looked == 0  # a signal takes a moment to act
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: time.time() + 1000)
+    assert hangs().startswith("the master hangs") and stack.looked == 1
+    assert hangs() == "" and stack.looked == 1  # looked at again only after HANG_LOOK_EVERY_SECONDS
+
+
+def test_a_hung_app_is_killed_by_its_own_pids_then_stopped_by_its_manager():
+    stack = _HungStack()
+    lifecycle.stop_hung_app(stack)
+    assert stack.ran == ["kill -KILL 100 101 102", "manager stop"] and stack.live == set()
+    in_container = _HungStack(manager="docker")
+    lifecycle.stop_hung_app(in_container)
+    assert in_container.ran == ["manager stop"]
 
 
 def test_only_checks_using_module_state_inherit_a_restart():

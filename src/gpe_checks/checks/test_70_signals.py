@@ -13,7 +13,7 @@ import pytest
 
 from gpe_checks import http, upstream
 from gpe_checks.probes import probe_source
-from gpe_checks.lifecycle import restarts, send_signal, wait_for_workers
+from gpe_checks.lifecycle import master_hangs, restarts, send_signal, wait_for_workers
 from gpe_checks.traffic import by_pid, serve_on_every_worker
 from gpe_checks.waiting import wait_until
 from gpe_checks.workers import uptime_against_age
@@ -25,7 +25,7 @@ RESTART_COUNT = "gunicorn_master_worker_restart_count_total"
 
 def _counted(stack, before, reason):
     """The first scrape where the master counted a `reason` restart after `before`."""
-    return wait_until(stack.scrape, f"a {reason} restart counted", timeout=20,
+    return wait_until(stack.scrape, f"a {reason} restart counted", timeout=20, give_up=master_hangs(stack),
                       until=lambda s: restarts(s, reason) > restarts(before, reason))
 
 

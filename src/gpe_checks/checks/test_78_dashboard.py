@@ -70,8 +70,9 @@ def test_live_workers_panel_counts_the_configured_workers(request, stack, promet
         request.applymarker(upstream.DEAD_WORKER_SERIES_LINGER)
     (expr,) = [_for_job(expr, stack) for title, expr in _panels() if title == LIVE_WORKERS]
     # The replaced workers' series expire with their TTL first (Redis); with file storage
-    # they stay (the xfail above), and a few scrape intervals show it.
-    grace = stack.app.redis.ttl_seconds + 10 if stack.uses_redis else 4
+    # they stay (the xfail above): gone from /metrics, Prometheus would mark them stale at
+    # its next scrape, so three scrape intervals show it.
+    grace = stack.app.redis.ttl_seconds + 10 if stack.uses_redis else 3 * stack.prometheus.scrape_seconds
     # With Redis storage an idle worker's series expire with its TTL: keep every worker busy.
     def live_workers():
         serve_on_every_worker(stack)

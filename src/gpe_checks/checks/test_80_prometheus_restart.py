@@ -20,21 +20,12 @@ SERIES = "gunicorn_worker_requests_total"
 TARGET_SYNC_SECONDS = 5
 
 
-def _seconds(duration):
-    """Prometheus durations as the role writes them: 1s, 500ms, 1m."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for unit in ("ms", "s", "m", "h"):
-        if duration.endswith(unit):
-            return float(duration[: -len(unit)]) * units[unit]
-    raise AssertionError(f"unexpected scrape interval {duration!r}")
-
-
 def test_target_up_after_restart_and_counter_monotone(stack, record):
     if not stack.prometheus:
         pytest.skip("this stack has no Prometheus")
     url = stack.prometheus.url
     series_of_job = of_job(SERIES, stack.prometheus.job)
-    interval = _seconds(stack.prometheus.scrape_interval)
+    interval = stack.prometheus.scrape_seconds
     expected = {target: "up" for target in stack.prometheus.targets}
     window_start = time.time()
     before = serve_on_every_worker(stack)

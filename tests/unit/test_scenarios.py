@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright: gunicorn_prometheus.stack contributors
+"""How `make test` runs scenarios: which Molecule steps each scenario of a group runs."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+spec = importlib.util.spec_from_file_location("scenarios", ROOT / "tools/scenarios.py")
+scenarios = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scenarios)
+
+
+def _scenario(root, name, sequence=None, playbooks=()):
+    directory = root / "molecule" / name
+    directory.mkdir(parents=True)
+    text = f"scenario:\n  test_sequence: {sequence}\n" if sequence else "---\n"
+    (directory / "molecule.yml").write_text(text)
+    for playbook in playbooks:
+        (directory / playbook).write_text("---\n")
+
+
+def test_a_single_scenario_runs_what_molecule_test_runs_that_has_something_to_run(tmp_path):
+    _scenario(tmp_path, "default")
+    _scenario(tmp_path, "prepared", playbooks=["prepare.yml"])
+    assert scenarios.plan("default", tmp_path) == [
+        ("default", ["destroy", "syntax", "create", "converge", "idempotence", "verify", "destroy"])]
+    assert scenarios.plan("prepared", tmp_path)[0][1][:5] == ["destroy", "syntax", "create", "prepare", "converge"]
+
+
+def test_a_group_destroys_before_its_first_scenario_and_after_its_last_only(tmp_path):
+    for name in ("thread", "gevent", "eventlet"):
+        _scenario(tmp_path, name, "[destroy, create, converge, verify, destroy]")
+    assert scenarios.plan("thread+gevent+eventlet", tmp_path) == [
+        ("thread", ["destroy", "create", "converge", "verify"]),
+        ("gevent", ["create", "converge", "verify"]),
+        ("eventlet", ["create", "converge", "verify", "destroy"]),
+    ]
+
+
+def test_every_scenario_of_make_test_exists_once():
+    groups = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("SCENARIOS ?="))
+    names = [name for group in groups.split("=", 1)[1].split() for name in group.split("+")]
+    assert len(names) == len(set(names)) >= 11
+    for name in names:
+        assert (ROOT / "molecule" / name / "molecule.yml").exists(), name
+        assert scenarios.plan(name)  # its steps are readable
