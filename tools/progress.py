@@ -14,8 +14,8 @@ from pathlib import Path
 
 # Seconds per scenario on a fresh clone here (December 2026, Mitogen's strategy); images
 # is the time with the Debian base bootstrapped; gevent and eventlet converged over thread.
-TYPICAL = {"default": 103, "redis": 130, "yaml_config": 140, "thread": 85, "gevent": 65, "eventlet": 84,
-           "docker_host": 9, "images": 120, "standalone": 33, "sidecar": 151, "compose": 217}
+TYPICAL = {"default": 103, "redis": 118, "yaml_config": 119, "thread": 68, "gevent": 51, "eventlet": 63,
+           "docker_host": 8, "images": 120, "standalone": 31, "sidecar": 131, "compose": 216}
 UNKNOWN = 150
 
 
