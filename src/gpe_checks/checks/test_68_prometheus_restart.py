@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
 """Prometheus restarted: the target is up again within two scrape intervals and the
-counter it stored stays monotone across the restart."""
+counter it stored stays monotone across the restart.
+
+The first of the disruptive checks: with Redis storage it must wait until the series of
+workers replaced earlier have expired (their TTL), and the signal checks that follow
+replace workers."""
 
 import time
 
