@@ -36,22 +36,33 @@ ROOT = Path(__file__).resolve().parents[1]
 # Molecule's own sequence for `molecule test`.
 MOLECULE_SEQUENCE = ["dependency", "cleanup", "destroy", "syntax", "create", "prepare", "converge",
                      "idempotence", "side_effect", "verify", "cleanup", "destroy"]
-# Steps that run a playbook only when the scenario has one (dependency: none here).
-OPTIONAL_STEPS = {"dependency": None, "cleanup": "cleanup.yml", "prepare": "prepare.yml",
-                  "side_effect": "side_effect.yml"}
+# Steps that run a playbook only when there is one (in the scenario's directory or named by
+# the shared configuration); dependency has no requirements file here.
+OPTIONAL_STEPS = {"dependency", "cleanup", "create", "prepare", "side_effect"}
+SHARED_CONFIG = ".config/molecule/config.yml"
 INSTALLED_SCENARIO = "default"
 
 
+def _config(path):
+    return (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+
+
 def test_sequence(scenario, root=ROOT):
-    config = yaml.safe_load((root / "molecule" / scenario / "molecule.yml").read_text()) or {}
+    config = _config(root / "molecule" / scenario / "molecule.yml")
     return (config.get("scenario") or {}).get("test_sequence") or MOLECULE_SEQUENCE
+
+
+def has_playbook(scenario, step, root=ROOT):
+    playbooks = {}
+    for path in (root / SHARED_CONFIG, root / "molecule" / scenario / "molecule.yml"):
+        playbooks.update((_config(path).get("provisioner") or {}).get("playbooks") or {})
+    return step in playbooks or (root / "molecule" / scenario / f"{step}.yml").exists()
 
 
 def acting_steps(scenario, root=ROOT):
     """The scenario's sequence without the steps that have nothing to run."""
-    directory = root / "molecule" / scenario
     return [step for step in test_sequence(scenario, root)
-            if step not in OPTIONAL_STEPS or (OPTIONAL_STEPS[step] and (directory / OPTIONAL_STEPS[step]).exists())]
+            if step not in OPTIONAL_STEPS or has_playbook(scenario, step, root)]
 
 
 def plan(group, root=ROOT):

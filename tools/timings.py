@@ -4,8 +4,8 @@
 
     python tools/timings.py [--runs N] [--out FILE] scenario...
 
-Runs the scenario's test sequence (its `scenario.test_sequence`, else destroy, create,
-converge, idempotence, verify, destroy) one `molecule <step>` at a time, N times, and prints
+Runs the steps of the scenario's test sequence that have something to run (destroy, converge,
+idempotence, verify, destroy for most; not syntax) one `molecule <step>` at a time, N times, and prints
 a Markdown table: the median and the spread (min-max) of every step and of the whole, in
 seconds, then the slowest checks of the verify step (median over the runs, from its JUnit
 report). Every playbook's own slowest tasks are in the step's output (profile_tasks).
@@ -20,19 +20,15 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import yaml
+from scenarios import ROOT, acting_steps
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SEQUENCE = ["destroy", "create", "converge", "idempotence", "verify", "destroy"]
-# Steps that take no measurable time and prove nothing on their own here.
-UNTIMED = {"dependency", "syntax", "prepare", "side_effect", "cleanup"}
 SLOWEST_CHECKS = 5
 
 
 def sequence(scenario):
-    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text()) or {}
-    steps = (config.get("scenario") or {}).get("test_sequence") or DEFAULT_SEQUENCE
-    return [step for step in steps if step not in UNTIMED]
+    """The steps `molecule test` runs that have something to run, but syntax (about 1 s
+    inside `molecule test`; alone, Molecule's own start would be most of it)."""
+    return [step for step in acting_steps(scenario) if step != "syntax"]
 
 
 def step_names(steps):

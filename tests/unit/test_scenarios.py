@@ -26,17 +26,21 @@ def test_a_single_scenario_runs_what_molecule_test_runs_that_has_something_to_ru
     _scenario(tmp_path, "default")
     _scenario(tmp_path, "prepared", playbooks=["prepare.yml"])
     assert scenarios.plan("default", tmp_path) == [
-        ("default", ["destroy", "syntax", "create", "converge", "idempotence", "verify", "destroy"])]
-    assert scenarios.plan("prepared", tmp_path)[0][1][:5] == ["destroy", "syntax", "create", "prepare", "converge"]
+        ("default", ["destroy", "syntax", "converge", "idempotence", "verify", "destroy"])]
+    assert scenarios.plan("prepared", tmp_path)[0][1][:4] == ["destroy", "syntax", "prepare", "converge"]
+    # A playbook named by the shared configuration counts as well.
+    (tmp_path / ".config/molecule").mkdir(parents=True)
+    (tmp_path / ".config/molecule/config.yml").write_text("provisioner:\n  playbooks:\n    create: x.yml\n")
+    assert scenarios.plan("default", tmp_path)[0][1][:3] == ["destroy", "syntax", "create"]
 
 
 def test_a_group_destroys_before_its_first_scenario_and_after_its_last_only(tmp_path):
     for name in ("thread", "gevent", "eventlet"):
-        _scenario(tmp_path, name, "[destroy, create, converge, verify, destroy]")
+        _scenario(tmp_path, name, "[destroy, converge, verify, destroy]")
     assert scenarios.plan("thread+gevent+eventlet", tmp_path) == [
-        ("thread", ["destroy", "create", "converge", "verify"]),
-        ("gevent", ["create", "converge", "verify"]),
-        ("eventlet", ["create", "converge", "verify", "destroy"]),
+        ("thread", ["destroy", "converge", "verify"]),
+        ("gevent", ["converge", "verify"]),
+        ("eventlet", ["converge", "verify", "destroy"]),
     ]
 
 
