@@ -6,8 +6,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 SCENARIO ?= default
-# Scenarios `make test` runs; each is a full `molecule test` (destroy, converge,
-# idempotence, verify, destroy).
+# Scenarios `make test` runs, each a full `molecule test` (destroy, converge, idempotence,
+# verify, destroy); a+b+c share one deployment (tools/scenarios.py).
 SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose
 REPORTS ?= $(CURDIR)/reports
 

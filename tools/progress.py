@@ -2,14 +2,12 @@
 # Copyright: gunicorn_prometheus.stack contributors
 """Progress of `make test`: how long the scenarios still to run will take.
 
-    python tools/progress.py estimate DURATIONS scenario...   prints the seconds they took last
-    python tools/progress.py record DURATIONS scenario seconds
-
-DURATIONS is a file of "scenario seconds" lines that `make test` keeps in reports/. A
-scenario it has not seen yet counts with its time on a fresh clone here (TYPICAL).
+Used by tools/scenarios.py: estimate(DURATIONS, scenarios) is the seconds they took last,
+record(DURATIONS, scenario, seconds) keeps a scenario's time. DURATIONS is a file of
+"scenario seconds" lines that `make test` keeps in reports/. A scenario it has not seen yet
+counts with its time on a fresh clone here (TYPICAL).
 """
 
-import sys
 from pathlib import Path
 
 # Seconds per scenario on a fresh clone here (December 2026, Mitogen's strategy); images
@@ -39,18 +37,3 @@ def record(path, scenario, seconds):
     durations[scenario] = int(seconds)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("".join(f"{name} {value}\n" for name, value in sorted(durations.items())))
-
-
-def main(argv):
-    if len(argv) >= 2 and argv[0] == "estimate":
-        print(estimate(argv[1], argv[2:]))
-        return 0
-    if len(argv) == 4 and argv[0] == "record":
-        record(argv[1], argv[2], argv[3])
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
