@@ -32,8 +32,8 @@ def pytest_addoption(parser):
     group.addoption("--check-time-limit", type=float, default=CHECK_TIME_LIMIT, metavar="SECONDS",
                     help=f"fail a check (with its stack) that runs longer than this (default {CHECK_TIME_LIMIT}); "
                          "pytest-timeout's own --timeout wins")
-    group.addoption("--stack", action="append", default=[], metavar="NAME",
-                    help="verify only this registered stack (repeatable; default: every stack found)")
+    group.addoption("--stack", action="append", default=[], metavar="NAME[,NAME]",
+                    help="verify only these registered stacks (repeatable; default: every stack found)")
     group.addoption("--registry-dir", default=REGISTRY_DIR, metavar="DIR",
                     help=f"where the roles register stacks on each host (default {REGISTRY_DIR})")
 
@@ -75,6 +75,11 @@ def read_registry(host, directory):
     return components
 
 
+def stack_names(options):
+    """The names of every --stack option, each one name or names joined by commas."""
+    return [name.strip() for option in options for name in option.split(",") if name.strip()]
+
+
 def discover(config):
     """{stack name: Stack} of every stack registered on the inventory's hosts (once per run)."""
     if not hasattr(config, "_gpe_stacks"):
@@ -89,7 +94,7 @@ def discover(config):
                 hosts[component.node] = host
             components += found
         grouped = group_stacks(components)
-        wanted = config.getoption("stack")
+        wanted = stack_names(config.getoption("stack"))
         missing = sorted(set(wanted) - set(grouped))
         if missing:
             raise pytest.UsageError(f"--stack {', '.join(missing)}: not registered (found: {sorted(grouped)})")

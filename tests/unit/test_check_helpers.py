@@ -285,3 +285,13 @@ def test_the_resolver_bound_comes_from_resolv_conf():
     assert resolver_bound_seconds(docker_network) == 10  # glibc: 2 attempts of 5 s
     assert resolver_bound_seconds("nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1 attempts:3\n") == 6
     assert resolver_bound_seconds("") == 10
+
+
+def test_stack_option_takes_names_repeated_or_joined_by_commas():
+    from gpe_checks.plugin import stack_names
+
+    assert stack_names([]) == []
+    assert stack_names(["gpe"]) == ["gpe"]
+    assert stack_names(["gpe-compose-redis,gpe-compose-file", "gpe-sidecar"]) == [
+        "gpe-compose-redis", "gpe-compose-file", "gpe-sidecar"]
+    assert stack_names(["a, b,"]) == ["a", "b"]
