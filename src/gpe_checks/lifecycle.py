@@ -142,20 +142,35 @@ def terminate_during_request(stack, request_seconds, timeout):
     send_terminate(stack, stop.master)
     pending = {stop.master} | stop.workers
     deadline = term["at"] + timeout
+    drained = threading.Event()
+
+    def probe():
+        # A new request PROBE_SECONDS after the last one ended, while the stack drains. In its
+        # own thread: a request the closing listener leaves unanswered takes its 1 s timeout,
+        # which would otherwise delay the exit times measured below.
+        while not drained.is_set():
+            began = time.monotonic() - term["at"]
+            stop.probes.append((round(began, 2), http.attempt(stack.app_url + "/", 1)))
+            drained.wait(PROBE_SECONDS)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
     # Looked at once the exit is late anyway: a look takes a moment, and would delay the
     # exit times measured here.
     hangs = master_hangs(stack, after=stack.app.graceful_timeout + 1)
-    while pending and time.monotonic() < deadline:
-        hung = hangs() if stop.master in pending else ""
-        assert not hung, f"still running after SIGTERM: {sorted(pending)}; {hung}"
-        now = time.monotonic() - term["at"]
-        for pid in pending - stack.alive(pending):
-            stop.exited[pid] = now
-        pending -= set(stop.exited)
-        # A new request every PROBE_SECONDS while the stack drains.
-        if pending and now >= len(stop.probes) * PROBE_SECONDS:
-            stop.probes.append((round(now, 2), http.attempt(stack.app_url + "/", 1)))
-    stop.finished_at = time.monotonic()
+    try:
+        while pending and time.monotonic() < deadline:
+            hung = hangs() if stop.master in pending else ""
+            assert not hung, f"still running after SIGTERM: {sorted(pending)}; {hung}"
+            now = time.monotonic() - term["at"]
+            for pid in pending - stack.alive(pending):
+                stop.exited[pid] = now
+            pending -= set(stop.exited)
+            time.sleep(PROBE_SECONDS)
+        stop.finished_at = time.monotonic()
+    finally:
+        drained.set()
+        prober.join(timeout=5)
     client.join(timeout=max(0.0, deadline - time.monotonic()) + 5)
     assert not pending, f"still running {timeout}s after SIGTERM: {sorted(pending)}"
     stop.after_exit = _first_refusal(stack.app_url + "/")
