@@ -8,7 +8,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs, each a full `molecule test` (destroy, converge, idempotence,
 # verify, destroy); a+b+c share one deployment (tools/scenarios.py).
-SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose
+SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose multinode
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -25,7 +25,7 @@ endif
 .PHONY: help system-packages venv e2e verify timings test unit lint sanity changelog workflows molecule checks-venv installed-check docker-host compose-files clean
 
 help:
-	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host]"
+	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make verify SCENARIO=s [K=expr] [M=expr]       re-run checks (pytest -k K, -m M) on a converged scenario"
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"

@@ -46,7 +46,7 @@ def render(role):
         lines += ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
         for name, option in options.items():
             kind = option.get("type", "str") + (f" of {option['elements']}" if option.get("elements") else "")
-            default = "required" if option.get("required") else f"`{yaml.safe_dump(option.get('default'), default_flow_style=True).strip().removesuffix('...').strip()}`"
+            default = "required" if option.get("required") else f"`{yaml.safe_dump(option.get('default'), default_flow_style=True, width=float('inf')).strip().removesuffix('...').strip()}`"
             choices = f" One of {', '.join(map(str, option['choices']))}." if option.get("choices") else ""
             lines.append(f"| `{name}` | {kind} | {_cell(default)} | {_cell(_text(option.get('description')) + choices)} |")
         lines.append("")

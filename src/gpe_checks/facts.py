@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from . import http
 from .control import Service
 from .metrics import Scrape
+from .prometheus import of_job
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Stack:
     kind: str
     components: dict  # component name -> model.Component
     hosts: dict  # node -> the testinfra host that reaches it
+    peers: tuple = ()  # in a fleet, the app (model.App) of every other app node
 
     def __str__(self):
         return self.name
@@ -94,6 +96,26 @@ class Stack:
     @property
     def in_containers(self):
         return self.kind == "containers"
+
+    @property
+    def in_fleet(self):
+        """One app node of a stack that runs its app on several nodes (model.group_stacks)."""
+        return "@" in self.name
+
+    @property
+    def key_prefixes(self):
+        """The Redis key prefix of every app writing to this stack's Redis (a fleet shares it)."""
+        return sorted({app.redis.key_prefix for app in (self.app, *self.peers)})
+
+    @property
+    def app_instance(self):
+        """The app's target as Prometheus labels it (instance): its metrics endpoint's host:port."""
+        return urlsplit(self.app.metrics_url).netloc
+
+    def series(self, metric):
+        """The selector of this app's series of `metric` in the stack's Prometheus: its job's (a
+        sidecar's job holds the app's series); in a fleet, only this app node's target."""
+        return of_job(metric, self.prometheus.job, self.app_instance if self.in_fleet else None)
 
     def host_of(self, component):
         return self.hosts[component.node]

@@ -249,18 +249,41 @@ def load_json(text, source):
 def group_stacks(components):
     """{stack name: {component name: Component}} from components read on any hosts.
 
-    Fails when two manifests claim the same component of one stack, or the parts of one
-    stack disagree on its kind."""
-    stacks = {}
+    A stack may run its app on several nodes (a fleet sharing one Redis and Prometheus):
+    each app node is then a stack of its own for the checks, named `<stack>@<node>`, with
+    the shared components. Fails when two manifests claim any other component of one
+    stack, or the app of one stack twice on one node, or the parts of one stack disagree
+    on its kind."""
+    shared, apps = {}, {}
     for component in components:
-        parts = stacks.setdefault(component.stack, {})
+        parts = shared.setdefault(component.stack, {})
+        if component.name == "app":
+            same_node = apps.setdefault(component.stack, {}).get(component.node)
+            if same_node is not None:
+                raise ManifestError(f"stack {component.stack}: app registered twice on node {component.node}, "
+                                    f"in {same_node.source} and {component.source}")
+            apps[component.stack][component.node] = component
+            continue
         if component.name in parts:
             raise ManifestError(f"stack {component.stack}: component {component.name} registered twice, "
                                 f"in {parts[component.name].source} and {component.source}")
         parts[component.name] = component
-    for name, parts in stacks.items():
-        kinds = {part.kind for part in parts.values()}
+    stacks = {}
+    for name, parts in shared.items():
+        nodes = apps.get(name, {})
+        if len(nodes) > 1:
+            for node, app in sorted(nodes.items()):
+                stacks[f"{name}@{node}"] = {**parts, "app": app}
+        else:
+            stacks[name] = {**parts, **{"app": app for app in nodes.values()}}  # none or the one
+        every = list(parts.values()) + list(nodes.values())
+        kinds = {part.kind for part in every}
         if len(kinds) > 1:
             raise ManifestError(f"stack {name}: its components disagree on its kind: "
-                                f"{ {part.source: part.kind for part in parts.values()} }")
+                                f"{ {part.source: part.kind for part in every} }")
     return stacks
+
+
+def stack_of(name):
+    """The registered stack a checked stack belongs to (`gpe` for an app node `gpe@app1`)."""
+    return name.split("@", 1)[0]

@@ -18,7 +18,7 @@ import testinfra
 from .areas import AREAS, DISRUPTIVE, DISRUPTIVE_HELP
 from .deadlock import FailureDiagnosis
 from .facts import Stack
-from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_component
+from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_component, stack_of
 from .report import Report
 
 
@@ -33,7 +33,8 @@ def pytest_addoption(parser):
                     help=f"fail a check (with its stack) that runs longer than this (default {CHECK_TIME_LIMIT}); "
                          "pytest-timeout's own --timeout wins")
     group.addoption("--stack", action="append", default=[], metavar="NAME[,NAME]",
-                    help="verify only these registered stacks (repeatable; default: every stack found)")
+                    help="verify only these registered stacks (repeatable; a fleet's app nodes are "
+                         "<stack>@<node>, or all of them by <stack>; default: every stack found)")
     group.addoption("--registry-dir", default=REGISTRY_DIR, metavar="DIR",
                     help=f"where the roles register stacks on each host (default {REGISTRY_DIR})")
 
@@ -95,18 +96,20 @@ def discover(config):
             components += found
         grouped = group_stacks(components)
         wanted = stack_names(config.getoption("stack"))
-        missing = sorted(set(wanted) - set(grouped))
+        missing = sorted(set(wanted) - set(grouped) - {stack_of(name) for name in grouped})
         if missing:
             raise pytest.UsageError(f"--stack {', '.join(missing)}: not registered (found: {sorted(grouped)})")
         stacks = {}
         for name, parts in sorted(grouped.items()):
-            if wanted and name not in wanted:
+            if wanted and name not in wanted and stack_of(name) not in wanted:
                 continue
             if "app" not in parts:
                 raise pytest.UsageError(f"stack {name} has no app registered (only {sorted(parts)}): "
                                         "deploy its gunicorn_app first")
             kind = next(iter(parts.values())).kind
-            stacks[name] = Stack(name=name, kind=kind, components=parts, hosts=hosts)
+            peers = tuple(other["app"] for other_name, other in sorted(grouped.items())
+                          if "@" in name and other_name != name and stack_of(other_name) == stack_of(name))
+            stacks[name] = Stack(name=name, kind=kind, components=parts, hosts=hosts, peers=peers)
         if not stacks:
             names = ", ".join(host.backend.get_hostname() for host in inventory)
             raise pytest.UsageError(f"no stack is registered in {directory} on {names}: deploy one first (converge)")

@@ -9,9 +9,9 @@ from . import http
 from .waiting import WaitTimeout, wait_until
 
 
-def of_job(metric, job):
-    """The series of `metric` scraped by `job` (a sidecar's job holds the same series)."""
-    return f'{metric}{{job="{job}"}}'
+def of_job(metric, job, instance=None):
+    """The series of `metric` scraped by `job`, from one of its targets when `instance` is given."""
+    return f'{metric}{{job="{job}"' + (f',instance="{instance}"' if instance else "") + "}"
 
 
 def query(url, promql):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gpe_checks.model import App, ManifestError, Package, Prometheus, Redis, group_stacks, read_component
+from gpe_checks.model import App, ManifestError, Package, Prometheus, Redis, group_stacks, read_component, stack_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "collections/ansible_collections/gunicorn_prometheus/stack/roles"
@@ -210,8 +210,28 @@ def test_an_unknown_schema_version_is_refused(host_manifests):
         read_component(document, "app.json")
 
 
+def _on_node(document, node):
+    return {**copy.deepcopy(document), "node": node}
+
+
 def test_one_component_registered_twice_is_refused(host_manifests):
-    one = read_component(_app_manifest(host_manifests), "node1:app.json")
-    other = read_component(_app_manifest(host_manifests), "node2:app.json")
-    with pytest.raises(ManifestError, match="registered twice, in node1:app.json and node2:app.json"):
+    one = read_component(_on_node(host_manifests["gpe/redis.json"], "node1"), "node1:redis.json")
+    other = read_component(_on_node(host_manifests["gpe/redis.json"], "node2"), "node2:redis.json")
+    with pytest.raises(ManifestError, match="component redis registered twice, in node1:redis.json and node2:redis.json"):
         group_stacks([one, other])
+    app = read_component(_app_manifest(host_manifests), "node1:app.json")
+    again = read_component(_app_manifest(host_manifests), "node1:again.json")
+    with pytest.raises(ManifestError, match="app registered twice on node localhost, in node1:app.json and node1:again.json"):
+        group_stacks([app, again])
+
+
+def test_a_fleet_is_one_stack_per_app_node_with_the_shared_components(host_manifests):
+    apps = [read_component(_on_node(_app_manifest(host_manifests), node), f"{node}:app.json") for node in ("app2", "app1")]
+    shared = [read_component(host_manifests[f"gpe/{name}.json"], f"infra:{name}.json") for name in ("redis", "prometheus")]
+    stacks = group_stacks(apps + shared)
+    assert sorted(stacks) == ["gpe@app1", "gpe@app2"]
+    for node in ("app1", "app2"):
+        parts = stacks[f"gpe@{node}"]
+        assert sorted(parts) == ["app", "prometheus", "redis"] and parts["app"].node == node
+        assert parts["redis"] is shared[0] and parts["prometheus"] is shared[1]
+    assert stack_of("gpe@app1") == "gpe" and stack_of("gpe") == "gpe"

@@ -51,7 +51,8 @@ KEY_SHAPE = r"(?P<type>[a-z]+(?:_[a-z]+)?):(?P<pid>[0-9]+):(?:metric|meta):[0-9a
 
 
 def test_every_key_is_the_exporters_under_its_prefix(stack, record):
-    """REDIS_KEY_PREFIX holds every key of the stack's Redis, and only the exporter's."""
+    """REDIS_KEY_PREFIX holds every key of the stack's Redis, and only the exporter's (in a
+    fleet, each app node's prefix holds that node's)."""
     if not stack.uses_redis:
         pytest.skip("this stack stores metrics in files, not in Redis")
     # Traffic that writes keys, without waiting for /metrics (which may be what broke).
@@ -59,12 +60,14 @@ def test_every_key_is_the_exporters_under_its_prefix(stack, record):
     assert http.send(stack.app_url, [("/slow?seconds=0.1", 200)] * parallel, concurrency=parallel).unexpected == []
     prefix = stack.app.redis.key_prefix
     keys = list(stack.redis_client().scan_iter(match="*", count=1000))
-    shape = re.compile(re.escape(prefix) + ":" + KEY_SHAPE)
+    shape = re.compile("(?:" + "|".join(map(re.escape, stack.key_prefixes)) + "):" + KEY_SHAPE)
     others = sorted(key for key in keys if not shape.fullmatch(key))
-    record(f"{len(keys) - len(others)} of {len(keys)} keys {prefix}:<type>:<pid>:metric or meta:<md5>",
-           "all of them, at least one")
-    assert not others, f"keys not of the exporter under {prefix}: ({len(others)}) {others[:5]}"
-    assert keys, f"no key under {prefix}: after {parallel} requests"
+    own = [key for key in keys if key.startswith(f"{prefix}:")]
+    record(f"{len(keys) - len(others)} of {len(keys)} keys <prefix>:<type>:<pid>:metric or meta:<md5>, "
+           f"prefixes {stack.key_prefixes}, {len(own)} under {prefix}",
+           "all of them, at least one under this app's")
+    assert not others, f"keys not of the exporter under {stack.key_prefixes}: ({len(others)}) {others[:5]}"
+    assert own, f"no key under {prefix}: after {parallel} requests"
 
 
 # The exporter writes a metric's hash (with updated_at, Redis server time) and then sets

@@ -5,7 +5,7 @@
 import pytest
 
 from gpe_checks import http
-from gpe_checks.prometheus import job_targets, of_job, wait_for_query
+from gpe_checks.prometheus import job_targets, wait_for_query
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
@@ -42,7 +42,7 @@ def test_prometheus_counter_equals_metrics_endpoint(stack, record):
     http.send(stack.app_url, [("/", 200)] * 7)
     expected = wait_for_requests(stack, before, 7).total("gunicorn_worker_requests_total")
     # No traffic now: poll until a scrape after the traffic reached Prometheus.
-    series = of_job("gunicorn_worker_requests_total", stack.prometheus.job)
+    series = stack.series("gunicorn_worker_requests_total")
     (seen,) = wait_for_query(url, f"sum({series})", expected, detail=series)
     record(seen, expected)
     assert stack.scrape().total("gunicorn_worker_requests_total") == expected

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from gpe_checks import http
-from gpe_checks.prometheus import job_targets, of_job, wait_for_query
+from gpe_checks.prometheus import job_targets, wait_for_query
 from gpe_checks.traffic import live_worker_ids, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
@@ -28,7 +28,7 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     if not stack.prometheus:
         pytest.skip("this stack has no Prometheus")
     url = stack.prometheus.url
-    series_of_job = of_job(SERIES, stack.prometheus.job)
+    series_of_app = stack.series(SERIES)
     interval = stack.prometheus.scrape_seconds
     expected = {target: "up" for target in stack.prometheus.targets}
     window_start = time.time()
@@ -44,7 +44,7 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     http.send(stack.app_url, [("/", 200)] * 5)
     counted = wait_for_requests(stack, before, 5).total(SERIES)
     # The last value before the restart is stored before Prometheus goes down.
-    wait_for_query(url, f"sum({series_of_job})", counted, detail=series_of_job)
+    wait_for_query(url, f"sum({series_of_app})", counted, detail=series_of_app)
 
     service = stack.service(stack.prometheus)
     service.stop()
@@ -63,12 +63,12 @@ def test_target_up_after_restart_and_counter_monotone(stack, record):
     refreshed = serve_on_every_worker(stack)
     http.send(stack.app_url, [("/", 200)] * 5)
     final = wait_for_requests(stack, refreshed, 5).total(SERIES)
-    wait_for_query(url, f"sum({series_of_job})", final, detail=series_of_job)
+    wait_for_query(url, f"sum({series_of_app})", final, detail=series_of_app)
     # The stored samples themselves (a range vector), not evaluation points: a series that
     # came back just before the stop has samples on both sides, if none at a step boundary.
     end = time.time()
     window = f"{int(end - window_start) + 1}s"
-    query = f"{url}/api/v1/query?query={http.quote(f'{series_of_job}[{window}]')}&time={end:.3f}"
+    query = f"{url}/api/v1/query?query={http.quote(f'{series_of_app}[{window}]')}&time={end:.3f}"
     series = http.get_json(query)["data"]["result"]
     drops = {}
     for s in series:

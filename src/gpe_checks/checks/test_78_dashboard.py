@@ -13,6 +13,7 @@ import pytest
 
 from gpe_checks import http, upstream
 from gpe_checks.lifecycle import send_signal, wait_for_workers
+from gpe_checks.prometheus import job_targets
 from gpe_checks.traffic import serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
@@ -30,9 +31,16 @@ def _panels():
     return [(panel["title"], target["expr"]) for panel in _dashboard()["panels"] for target in panel["targets"]]
 
 
+def _variable(name):
+    (variable,) = [v for v in _dashboard()["templating"]["list"] if v["name"] == name]
+    return variable
+
+
 def _for_job(expr, stack):
-    """The query as Grafana sends it with the dashboard's $job set to the stack's job."""
-    return expr.replace("$job", stack.prometheus.job)
+    """The query as Grafana sends it with the dashboard's $job set to the stack's job, and
+    $instance to the app node's target in a fleet, else to All."""
+    instance = stack.app_instance if stack.in_fleet else _variable("instance")["allValue"]
+    return expr.replace("$job", stack.prometheus.job).replace("$instance", instance)
 
 
 def _series(url, expr):
@@ -83,10 +91,25 @@ def test_live_workers_panel_counts_the_configured_workers(request, stack, promet
     record(found, [stack.app.workers])
 
 
+def _label_values(url, name, stack):
+    """What the dashboard's variable `name` offers: label_values(<selector>, <label>) is
+    Grafana's; Prometheus answers it on its label API."""
+    definition = _variable(name)["definition"]
+    selector, label = definition.split("(", 1)[1].rsplit(")", 1)[0].rsplit(",", 1)
+    selector = selector.strip().replace("$job", stack.prometheus.job)
+    return http.get_json(f"{url}/api/v1/label/{label.strip()}/values?match[]={http.quote(selector)}")["data"]
+
+
 def test_job_variable_offers_the_stacks_job(stack, prometheus_with_traffic, record):
-    (variable,) = [v for v in _dashboard()["templating"]["list"] if v["name"] == "job"]
-    # label_values(<metric>, job) is Grafana's; Prometheus answers it on its label API.
-    metric = variable["definition"].split("(", 1)[1].split(",", 1)[0].strip()
-    values = http.get_json(f"{prometheus_with_traffic}/api/v1/label/job/values?match[]={http.quote(metric)}")["data"]
+    values = _label_values(prometheus_with_traffic, "job", stack)
     record(values, f"contains {stack.prometheus.job}")
     assert stack.prometheus.job in values
+
+
+def test_instance_variable_offers_every_target_of_the_job(stack, prometheus_with_traffic, record):
+    # The targets whose series the panels filter by node (a fleet's app nodes; one target otherwise).
+    values = _label_values(prometheus_with_traffic, "instance", stack)
+    targets = sorted(job_targets(prometheus_with_traffic, stack.prometheus.job))
+    record(sorted(values), targets)
+    assert sorted(values) == targets
+    assert not stack.in_fleet or stack.app_instance in values
