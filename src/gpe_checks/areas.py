@@ -16,6 +16,7 @@ AREAS = {
     "prometheus": "Prometheus scrapes the stack and the dashboard's queries answer",
     "signals": "HUP, TTIN/TTOU, USR1, killed workers, graceful shutdown",
     "load": "counters under load from a real load tool",
+    "fleet": "one stack's app on several nodes: each counts its own, Prometheus sums them",
     "containers": "containers, their network, health and restarts",
 }
 DISRUPTIVE = "disruptive"

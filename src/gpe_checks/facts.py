@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from . import http
 from .control import Service
 from .metrics import Scrape
+from .model import stack_of
 from .prometheus import of_job
 
 
@@ -101,6 +102,18 @@ class Stack:
     def in_fleet(self):
         """One app node of a stack that runs its app on several nodes (model.group_stacks)."""
         return "@" in self.name
+
+    def fleet(self):
+        """Every app node of this stack's fleet as a Stack (this one among them), by node;
+        outside a fleet, this stack alone."""
+        if not self.in_fleet:
+            return [self]
+        apps = (self.app, *self.peers)
+        shared = {name: part for name, part in self.components.items() if name != "app"}
+        nodes = [self if app is self.app else Stack(
+            name=f"{stack_of(self.name)}@{app.node}", kind=self.kind, components={**shared, "app": app},
+            hosts=self.hosts, peers=tuple(other for other in apps if other is not app)) for app in apps]
+        return sorted(nodes, key=lambda node: node.app.node)
 
     @property
     def key_prefixes(self):

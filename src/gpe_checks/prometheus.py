@@ -20,6 +20,12 @@ def query(url, promql):
     return [float(series["value"][1]) for series in result]
 
 
+def query_by(url, promql, label):
+    """Values of an instant query by one label of its series."""
+    result = http.get_json(f"{url}/api/v1/query?query={http.quote(promql)}")["data"]["result"]
+    return {series["metric"].get(label, ""): float(series["value"][1]) for series in result}
+
+
 def wait_for_query(url, promql, expected, timeout=30, detail=None):
     """Poll until the query answers exactly [expected]; return that answer. On timeout the
     message also lists the series of `detail` (what a sum was taken over) as Prometheus has them."""

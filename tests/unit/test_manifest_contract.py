@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gpe_checks.facts import Stack
 from gpe_checks.model import App, ManifestError, Package, Prometheus, Redis, group_stacks, read_component, stack_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,3 +236,10 @@ def test_a_fleet_is_one_stack_per_app_node_with_the_shared_components(host_manif
         assert sorted(parts) == ["app", "prometheus", "redis"] and parts["app"].node == node
         assert parts["redis"] is shared[0] and parts["prometheus"] is shared[1]
     assert stack_of("gpe@app1") == "gpe" and stack_of("gpe") == "gpe"
+    # Each app node's Stack knows the others: the whole fleet, and every app's key prefix.
+    first = Stack(name="gpe@app1", kind="host", components=stacks["gpe@app1"], hosts={},
+                  peers=(stacks["gpe@app2"]["app"],))
+    fleet = first.fleet()
+    assert [node.name for node in fleet] == ["gpe@app1", "gpe@app2"] and fleet[0] is first
+    assert fleet[1].app is stacks["gpe@app2"]["app"] and fleet[1].peers == (first.app,)
+    assert fleet[1].redis is first.redis and first.in_fleet and fleet[1].app_instance == "127.0.0.1:9093"
