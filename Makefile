@@ -8,7 +8,7 @@ VENV ?= .venv
 SCENARIO ?= default
 # Scenarios `make test` runs, each a full `molecule test` (destroy, converge, idempotence,
 # verify, destroy); a+b+c share one deployment (tools/scenarios.py).
-SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose multinode
+SCENARIOS ?= default redis yaml_config thread+gevent+eventlet docker_host images standalone sidecar compose multinode+vms
 REPORTS ?= $(CURDIR)/reports
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -22,12 +22,13 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify timings test unit lint sanity changelog workflows molecule checks-venv installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify vms timings test unit lint sanity changelog workflows molecule checks-venv installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make verify SCENARIO=s [K=expr] [M=expr]       re-run checks (pytest -k K, -m M) on a converged scenario"
+	@echo "make vms [INVENTORY=inventories/vms/hosts.yml] [VMS_VARS=file]  deploy to your VMs over SSH and verify"
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
@@ -71,6 +72,17 @@ verify: venv
 	@GPE_REPORT_DIR=$(REPORTS)/$(SCENARIO) PYTEST_ADDOPTS="$(PYTEST_ADDOPTS)$(if $(K), -k '$(K)')$(if $(M), -m '$(M)')" \
 	  molecule verify -s $(SCENARIO); rc=$$?; \
 	if [ -f $(REPORTS)/$(SCENARIO)/summary.md ]; then cat $(REPORTS)/$(SCENARIO)/summary.md; fi; \
+	exit $$rc
+
+# Deploys the stack to the hosts of your inventory (real VMs over SSH: groups redis,
+# gunicorn_app, prometheus) and verifies it, creating and destroying nothing: site.yml, the
+# same again (it must change nothing), then the check library against that inventory.
+# VMS_VARS: a file of extra variables (-e @FILE). `make test` runs it on the multinode nodes.
+INVENTORY ?= inventories/vms/hosts.yml
+VMS_VARS ?=
+vms: venv
+	@python tools/vms.py --inventory $(INVENTORY) $(if $(VMS_VARS),--extra-vars $(VMS_VARS)) --reports $(REPORTS)/vms; rc=$$?; \
+	if [ -f $(REPORTS)/vms/summary.md ]; then cat $(REPORTS)/vms/summary.md; fi; \
 	exit $$rc
 
 # The GitHub workflows (.github/workflows/) against the GitHub workflow schema that

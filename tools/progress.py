@@ -12,9 +12,11 @@ from pathlib import Path
 
 # Seconds per scenario on a fresh clone here (December 2026, Mitogen's strategy); images
 # is the time with the Debian base bootstrapped; gevent and eventlet converged over thread;
-# multinode with its node image built (about 20 s more the first time).
+# multinode with its node image built (about 20 s more the first time); vms with the
+# multinode scenario's destroy.
 TYPICAL = {"default": 103, "redis": 118, "yaml_config": 119, "thread": 68, "gevent": 51, "eventlet": 63,
-           "docker_host": 8, "images": 120, "standalone": 31, "sidecar": 131, "compose": 216, "multinode": 250}
+           "docker_host": 8, "images": 120, "standalone": 31, "sidecar": 131, "compose": 216, "multinode": 250,
+           "vms": 200}
 UNKNOWN = 150
 
 

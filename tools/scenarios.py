@@ -8,7 +8,8 @@ A GROUP is a scenario (`redis`: `molecule test -s redis`) or scenarios joined by
 (`thread+gevent+eventlet`): those run on one deployment, destroyed before the first and
 after the last only, each converged over the one before it and verified in turn; for
 scenarios that differ only in what the app runs (its worker class), that saves a teardown
-and a fresh install per scenario and proves the same.
+and a fresh install per scenario and proves the same. A member may also be a `make` entry
+point (ENTRY_POINTS: `multinode+vms` runs `make vms` on the multinode scenario's nodes).
 
 With --installed-venv, the `default` scenario is verified by the check library installed in
 that virtualenv, run as the README says (`pytest --pyargs gpe_checks.checks` against
@@ -31,6 +32,7 @@ import yaml
 
 import junit_total
 import progress
+import vms
 
 ROOT = Path(__file__).resolve().parents[1]
 # Molecule's own sequence for `molecule test`.
@@ -41,6 +43,11 @@ MOLECULE_SEQUENCE = ["dependency", "cleanup", "destroy", "syntax", "create", "pr
 OPTIONAL_STEPS = {"dependency", "cleanup", "create", "prepare", "side_effect"}
 SHARED_CONFIG = ".config/molecule/config.yml"
 INSTALLED_SCENARIO = "default"
+# Group members that are not Molecule scenarios: `make` entry points run on the deployment
+# of the group's scenario, as a user runs them. vms: `make vms` with a plain inventory file
+# naming the multinode scenario's nodes, the way an inventory of real VMs names them.
+ENTRY_POINTS = {"vms": ["make", "--no-print-directory", "vms", "INVENTORY=tests/vms/hosts.yml",
+                        "VMS_VARS=tests/vms/verify-vars.yml"]}
 
 
 def _config(path):
@@ -66,25 +73,30 @@ def acting_steps(scenario, root=ROOT):
 
 
 def plan(group, root=ROOT):
-    """[(scenario, [steps])] of one group: destroy only before the first and after the last."""
+    """[(scenario, [steps])] of one group: destroy only before the first and after the last.
+
+    An entry point (ENTRY_POINTS) runs as the one step `run`; when it ends the group, the
+    group's first scenario is destroyed after it (step `destroy <scenario>`)."""
     names = group.split("+")
+    owner = names[0]
     steps = []
     for index, name in enumerate(names):
+        last = index == len(names) - 1
+        if name in ENTRY_POINTS:
+            steps.append((name, ["run"] + ([f"destroy {owner}"] if last else [])))
+            continue
         own = acting_steps(name, root)
         first_act = next(i for i, step in enumerate(own) if step != "destroy")
         last_act = max(i for i, step in enumerate(own) if step != "destroy")
         keep = [step for i, step in enumerate(own)
-                if step != "destroy" or (index == 0 and i < first_act) or (index == len(names) - 1 and i > last_act)]
+                if step != "destroy" or (index == 0 and i < first_act) or (last and i > last_act)]
         steps.append((name, keep))
     return steps
 
 
 def installed_verify(venv, report_dir):
     """The README's command with the installed library, from a directory outside the repository."""
-    return [str(Path(venv).resolve() / "bin" / "pytest"), "--pyargs", "gpe_checks.checks", "-p", "no:cacheprovider",
-            "--connection=ansible", f"--ansible-inventory={ROOT / 'inventories/local/hosts.yml'}",
-            f"--junitxml={report_dir / 'junit.xml'}", f"--html={report_dir / 'report.html'}",
-            "--self-contained-html"]
+    return vms.checks_command(Path(venv).resolve() / "bin" / "pytest", ROOT / "inventories/local/hosts.yml", report_dir)
 
 
 def run_scenario(name, steps, reports, installed_venv):
@@ -93,17 +105,21 @@ def run_scenario(name, steps, reports, installed_venv):
     report_dir = reports / name
     env = {**os.environ, "GPE_REPORT_DIR": str(report_dir)}
     installed = installed_venv and name == INSTALLED_SCENARIO
-    if not installed and steps == acting_steps(name):
+    if name not in ENTRY_POINTS and not installed and steps == acting_steps(name):
         return subprocess.run(["molecule", "test", "-s", name], cwd=ROOT, env=env, check=False).returncode == 0
     ok = True
     for index, step in enumerate(steps):
-        if not ok and not (step == "destroy" and index > 0):
+        if not ok and not (step.split()[0] == "destroy" and index > 0):
             continue
         if step == "verify" and installed:
             report_dir.mkdir(parents=True, exist_ok=True)
             print(f"== {name}: verify with the check library installed in {installed_venv}", flush=True)
             command = installed_verify(installed_venv, report_dir)
             cwd = "/tmp"
+        elif step == "run":
+            command, cwd = ENTRY_POINTS[name] + [f"REPORTS={reports}"], ROOT
+        elif step.startswith("destroy "):
+            command, cwd = ["molecule", "destroy", "-s", step.split()[1]], ROOT
         else:
             command, cwd = ["molecule", step, "-s", name], ROOT
         ok = subprocess.run(command, cwd=cwd, env=env, check=False).returncode == 0 and ok
@@ -134,7 +150,8 @@ def main(argv=None):
         print(f"== [{k}/{len(order)}] scenario {name} {'passed' if ok else 'FAILED'} in {seconds:.0f}s", flush=True)
         if not ok:
             failed.append(name)
-    reports_found = [str(reports / name / "junit.xml") for name in names if (reports / name / "junit.xml").exists()]
+    reports_found = [str(reports / name / "junit.xml") for name in dict.fromkeys(names)
+                     if (reports / name / "junit.xml").exists()]
     rc = junit_total.main(reports_found)
     if failed:
         print(f"failed scenarios: {' '.join(failed)}")

@@ -185,10 +185,16 @@ class Stack:
         return self.master_pid()
 
     def master_threads(self):
-        """py-spy's dump of the master's threads, or "" where the host has no py-spy."""
-        if not self.host.exists("py-spy"):
+        """py-spy's dump of the master's threads, or "" where the host has no py-spy (on its
+        PATH, or in the app's virtualenv on a node of its own)."""
+        in_venv = f"{self.app.venv}/bin/py-spy"
+        if self.host.exists("py-spy"):
+            py_spy = "py-spy"
+        elif not self.app_place.container and self.app.venv and self.host.file(in_venv).exists:
+            py_spy = in_venv
+        else:
             return ""
-        result = self.host.run(f"py-spy dump --pid {self.master_host_pid()}")
+        result = self.host.run(f"{shlex.quote(py_spy)} dump --pid {self.master_host_pid()}")
         return result.stdout if result.rc == 0 else ""
 
     def app_running(self):

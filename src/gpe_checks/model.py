@@ -92,7 +92,7 @@ class RedisSettings:
     host: str
     port: int
     db: int
-    password: str
+    password: str = field(repr=False)  # kept out of reports (tracebacks print the stack)
     key_prefix: str
     ttl_seconds: int
     ttl_disabled: bool
@@ -170,7 +170,7 @@ class App(Component):
 
 @dataclass(frozen=True)
 class Redis(Component):
-    password: str = ""
+    password: str = field(default="", repr=False)  # kept out of reports
     persistence: bool = False
 
     @property

@@ -44,10 +44,20 @@ def test_a_group_destroys_before_its_first_scenario_and_after_its_last_only(tmp_
     ]
 
 
+def test_an_entry_point_runs_on_the_group_deployment_and_its_first_scenario_destroys_it(tmp_path):
+    _scenario(tmp_path, "multinode", "[destroy, create, converge, verify, destroy]", playbooks=["create.yml"])
+    assert scenarios.plan("multinode+vms", tmp_path) == [
+        ("multinode", ["destroy", "create", "converge", "verify"]),
+        ("vms", ["run", "destroy multinode"]),
+    ]
+
+
 def test_every_scenario_of_make_test_exists_once():
     groups = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("SCENARIOS ?="))
     names = [name for group in groups.split("=", 1)[1].split() for name in group.split("+")]
     assert len(names) == len(set(names)) >= 11
     for name in names:
+        if name in scenarios.ENTRY_POINTS:
+            continue
         assert (ROOT / "molecule" / name / "molecule.yml").exists(), name
         assert scenarios.plan(name)  # its steps are readable

@@ -32,6 +32,10 @@ def test_listens_only_on_configured_address(stack, name, record):
     if component.in_container and not endpoint.url:
         pytest.skip(f"{component.name} is not published: only its container network reaches it (test_85)")
     expected = [f"tcp://{endpoint.address}:{endpoint.port}"]
+    if component.name == "prometheus" and endpoint.address == "0.0.0.0" and not component.in_container:
+        # Prometheus is a Go server: given 0.0.0.0 it listens with one socket for both
+        # address families (ss shows *:port), IPv6 included.
+        expected = sorted(expected + [f"tcp://:::{endpoint.port}"])
     seen = _listening_on_port(stack.host_of(component), endpoint.port)
     record(seen, expected)
     assert seen == expected
