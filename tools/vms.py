@@ -8,14 +8,19 @@ destroying nothing.
 1. playbooks/site.yml against the inventory; 2. the same again, where every host must
 report changed=0 (idempotence, as Molecule checks it); 3. the check library as the README
 runs it (`pytest --pyargs gpe_checks.checks`) against the same inventory, its report in DIR.
+Both deployments fail when a password of the inventory shows in Ansible's output (it is
+masked there): every task that handles one must set no_log.
 """
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.MULTILINE)
@@ -34,16 +39,71 @@ def checks_command(pytest, inventory, report_dir):
             f"--html={report_dir / 'report.html'}", "--self-contained-html"]
 
 
-def deploy(inventory, extra_vars):
-    """Runs site.yml, its output shown as it comes; returns (exit code, output)."""
+def secret_values(variables):
+    """The plain values of every variable whose name holds "password", anywhere in nested
+    variables (templates are left out: they name another variable, found by itself)."""
+    found = set()
+    stack = [variables]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if "password" in str(key).lower() and isinstance(value, str) and value and "{{" not in value:
+                    found.add(value)
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    return found
+
+
+def inventory_secrets(inventory, extra_vars):
+    """The passwords set in the inventory (as Ansible reads it) and the extra-vars file."""
+    listed = subprocess.run(["ansible-inventory", "-i", inventory, "--list"], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    extra = yaml.safe_load(Path(extra_vars).read_text(encoding="utf-8")) if extra_vars else {}
+    return secret_values([json.loads(listed.stdout), extra])
+
+
+def mask(line, secrets):
+    """The line with every secret replaced, and how many it held."""
+    count = 0
+    for secret in secrets:
+        count += line.count(secret)
+        line = line.replace(secret, "********")
+    return line, count
+
+
+def deploy(inventory, extra_vars, secrets):
+    """Runs site.yml, its output shown as it comes with secrets masked; returns (exit code,
+    output, how many times a secret showed)."""
     command = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml")]
     command += ["-e", f"@{extra_vars}"] if extra_vars else []
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    lines, leaks = [], 0
     for line in process.stdout:
+        line, count = mask(line, secrets)
+        leaks += count
         print(line, end="", flush=True)
         lines.append(line)
-    return process.wait(), "".join(lines)
+    return process.wait(), "".join(lines), leaks
+
+
+def deploy_step(title, inventory, extra_vars, secrets, must_not_change=False):
+    """One deployment: 0, or the exit code of a failure, a leaked password or any change
+    where none may happen."""
+    print(f"== vms: {title}", flush=True)
+    code, output, leaks = deploy(inventory, extra_vars, secrets)
+    if code:
+        return code
+    if leaks:
+        print(f"== vms: a password of the inventory showed {leaks} time(s) in Ansible's output (masked "
+              "above as ********): a task handling it lacks no_log", flush=True)
+        return 1
+    changed = changed_hosts(output) if must_not_change else {}
+    if changed:
+        print(f"== vms: the second run changed {changed}", flush=True)
+        return 1
+    return 0
 
 
 def main(argv=None):
@@ -57,16 +117,13 @@ def main(argv=None):
         parser.error(f"no inventory at {args.inventory}: name yours with INVENTORY=path")
     for stale in ("junit.xml", "summary.md"):
         (args.reports / stale).unlink(missing_ok=True)
-    print(f"== vms: deploy to {args.inventory}", flush=True)
-    code, _ = deploy(args.inventory, args.extra_vars)
+    secrets = inventory_secrets(args.inventory, args.extra_vars)
+    code = (deploy_step(f"deploy to {args.inventory} ({len(secrets)} password(s) of the inventory masked)",
+                        args.inventory, args.extra_vars, secrets)
+            or deploy_step("deploy again: nothing may change", args.inventory, args.extra_vars, secrets,
+                           must_not_change=True))
     if code:
         return code
-    print("== vms: deploy again: nothing may change", flush=True)
-    code, output = deploy(args.inventory, args.extra_vars)
-    changed = changed_hosts(output)
-    if code or changed:
-        print(f"== vms: the second run {'failed' if code else 'changed ' + str(changed)}", flush=True)
-        return code or 1
     print(f"== vms: verify with the check library against {args.inventory}", flush=True)
     args.reports.mkdir(parents=True, exist_ok=True)
     pytest = Path(sys.executable).parent / "pytest"

@@ -11,6 +11,7 @@ AREAS = {
     "packages": "the exporter and Gunicorn under test are the installed ones",
     "ports": "each endpoint listens exactly where it is configured",
     "configuration": "the exporter's settings reach the processes",
+    "services": "units under systemd: state, restart policy, own user, sandbox, the password kept out",
     "metrics": "every metric family and value against the traffic and the processes",
     "redis": "Redis storage: keys, prefixes, TTLs that expire",
     "prometheus": "Prometheus scrapes the stack and the dashboard's queries answer",

@@ -143,6 +143,11 @@ class Stack:
         return Service(self.host_of(component), component.control)
 
     @property
+    def units(self):
+        """The components systemd runs, by unit name."""
+        return {part.control.name: part for part in self.components.values() if part.control.manager == "systemd"}
+
+    @property
     def services(self):
         return {component.control.name: self.service(component) for component in self.components.values()}
 

@@ -123,6 +123,21 @@ REDIS_INC_NOT_SERIALIZED = pytest.mark.xfail(
     ),
 )
 
+PID_KEYS_COLLIDE_ACROSS_NODES = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        f"upstream defect ({REPO} 0.2.4, backend/core/client.py _get_metric_key): a series' key "
+        "is {prefix}:{type}:{pid}:metric:{hash of name and labels} and RedisValue.inc writes the "
+        "worker's own running value (HSET), so workers on two nodes (separate pid namespaces) "
+        "with one pid and one worker_id (age and start second: nodes restarted together) write "
+        "one key under a shared prefix and the last writer wins (cleanup_process_keys, unused "
+        "in 0.2.4, would also delete {prefix}:*:{pid}:* across nodes). Made on purpose with "
+        "ns_last_pid: twins sent 5 and 7 requests, both read 8 instead of 12; keep one prefix "
+        "per node"
+    ),
+)
+
 MASTER_CHLD_HANDLER_DEADLOCK = pytest.mark.xfail(
     strict=True,
     raises=AssertionError,

@@ -39,3 +39,16 @@ def test_a_missing_inventory_is_named(tmp_path, capsys):
         vms.main(["--inventory", str(tmp_path / "none.yml")])
     assert stop.value.code == 2
     assert "no inventory at" in capsys.readouterr().err
+
+
+def test_secret_values_are_the_plain_passwords_anywhere_in_the_variables():
+    variables = [{"_meta": {"hostvars": {"infra": {"vault_redis_password": "s3cret", "redis_password":
+                                                   "{{ vault_redis_password }}", "redis_port": 6379}}}},
+                 {"ansible_become_password": "other", "nested": [{"PASSWORD_x": ""}]}]
+    assert vms.secret_values(variables) == {"s3cret", "other"}
+
+
+def test_mask_replaces_and_counts_every_secret():
+    assert vms.mask("requirepass s3cret s3cret other\n", {"s3cret", "other"}) == (
+        "requirepass ******** ******** ********\n", 3)
+    assert vms.mask("nothing here\n", {"s3cret"}) == ("nothing here\n", 0)

@@ -2,7 +2,6 @@
 # Copyright: gunicorn_prometheus.stack contributors
 """Redis storage: the exporter's keys exist with a bounded TTL; file storage writes none."""
 
-import dataclasses
 import json
 import re
 import shlex
@@ -166,8 +165,10 @@ def test_concurrent_increments_store_the_latest_value(request, stack, record):
     request.applymarker(upstream.REDIS_INC_NOT_SERIALIZED)
     source = probe_source("redis_value_race.py")
     probe = stack.app_place.command(f"{shlex.quote(stack.app.venv)}/bin/python -c {shlex.quote(source)} 2>/dev/null")
-    # printf is the shell's own: the settings (with the password) reach no command line.
-    out = stack.host.check_output(f"printf %s {shlex.quote(json.dumps(dataclasses.asdict(stack.app.redis)))} | {probe}")
+    # The app's manifest (it holds the password) reaches the probe by the shell's redirection,
+    # on no command line.
+    manifest = stack.app.source.split(":", 1)[1]
+    out = stack.host.check_output(f"{probe} < {shlex.quote(manifest)}")
     seen = json.loads(out.splitlines()[-1])
     record(f"stored {seen['stored']:g}", f"{seen['memory']:g} (the value in memory)")
     assert seen["stored"] == seen["memory"]

@@ -3,12 +3,19 @@
 """A fleet (one stack's app on several nodes, sharing Redis and Prometheus) counts every
 request once, on the node that served it, and Prometheus sums the fleet exactly.
 
+Workers on different nodes share pids (each node has its own pid namespace), and the
+exporter keys a worker's series by pid alone. Twins (gpe_checks.twins) make that collision on
+purpose: with a key prefix per node each twin keeps its own count; with one shared prefix
+the twins' workers overwrite each other's series (upstream.PID_KEYS_COLLIDE_ACROSS_NODES).
+
 Checked once per fleet, from its first app node; the other nodes' rows say so.
 """
 
+import uuid
+
 import pytest
 
-from gpe_checks import http
+from gpe_checks import http, twins, upstream
 from gpe_checks.prometheus import of_job, query, query_by
 from gpe_checks.traffic import serve_and_count, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
@@ -33,15 +40,21 @@ def _observed(nodes):
                       interval=0.25, until=lambda seen: seen[0] == seen[1] and seen[2] == [sum(seen[0].values())])
 
 
-@pytest.fixture(scope="module")
-def fleet_counts(stack):
-    """Counts before and after traffic sent to each node on its own. Every worker of every
-    node serves requests in both rounds: with Redis storage an idle worker's series expire."""
+def fleet_nodes(stack):
+    """The fleet's app nodes, when this is its first one (checked once per fleet)."""
     if not stack.in_fleet:
         pytest.skip("this stack runs its app on one node: no fleet")
     nodes = stack.fleet()
     if nodes[0].name != stack.name:
         pytest.skip(f"a fleet is checked once, from its first app node {nodes[0].name}")
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def fleet_counts(stack):
+    """Counts before and after traffic sent to each node on its own. Every worker of every
+    node serves requests in both rounds: with Redis storage an idle worker's series expire."""
+    nodes = fleet_nodes(stack)
     for node in nodes:
         serve_on_every_worker(node)
     before = _observed(nodes)
@@ -69,3 +82,88 @@ def test_prometheus_sums_the_fleet_exactly(fleet_counts, record):
     record(f"fleet sum +{sum_after - sum_before:g}, by target {by_target}", f"+{sum(sent.values())}, sent {sent}")
     assert sum_after - sum_before == sum(sent.values())
     assert sorted(by_target) == sorted(sent)
+
+
+# The pid every twin's master gets first: far above what the nodes' processes reach.
+TWIN_MASTER_PID = 40000
+# A master starts a thread or two before its worker (threads take pids too), not always as
+# many on every node: an attempt whose worker pids differ tells how to start the next one.
+TWIN_ATTEMPTS = 4
+
+
+def colliding_twins(stack, prefixes):
+    """One twin per app node (the i-th under prefixes[i]) whose workers share one pid and one
+    worker_id, so that they write the same Redis key under one prefix; each has served one
+    request (twins.start_together)."""
+    nodes, seen = fleet_nodes(stack), []
+    first_pids = [TWIN_MASTER_PID] * len(nodes)
+    for _ in range(TWIN_ATTEMPTS):
+        started = twins.start_together(nodes, prefixes, first_pids)
+        try:
+            identity = [(twin.worker, tuple(sorted(twin.worker_ids(REQUESTS)))) for twin in started]
+        except BaseException:
+            for twin in started:
+                twins.stop(twin)
+            raise
+        if len(set(identity)) == 1 and len(identity[0][1]) == 1:
+            return started
+        seen.append(dict(zip((node.app.node for node in nodes), identity)))
+        for twin in started:
+            twins.stop(twin)
+        delete_keys(stack, prefixes)
+        lowest = min(pid for pid, _ in identity)
+        first_pids = [first - (pid - lowest) for first, (pid, _) in zip(first_pids, identity)]
+    raise twins.TwinError(f"no collision made in {TWIN_ATTEMPTS} attempts: (worker pid, worker_ids) {seen}")
+
+
+def send_to_twin(twin, count):
+    unexpected = http.send(twin.url, [("/", 200)] * count).unexpected
+    if unexpected:
+        raise twins.TwinError(f"{twin.node.app.node}'s twin answered {unexpected}")
+    twin.settled_total(REQUESTS)  # its last write has landed before another twin writes
+
+
+def twin_counts(stack, prefixes):
+    """Colliding twins (the i-th under prefixes[i]) serve 2i+5 requests each, one twin after
+    the other; returns ({node: requests sent}, {node: requests its twin's /metrics counts}).
+    The twins and their keys are gone afterwards."""
+    if not stack.uses_redis:
+        pytest.skip("this stack stores metrics in files, not in Redis: no keys to share")
+    started = colliding_twins(stack, prefixes)
+    try:
+        sent = {}
+        for index, twin in enumerate(started):
+            sent[twin.node.app.node] = 2 * index + 5
+            send_to_twin(twin, sent[twin.node.app.node] - 1)  # one came from twins.start_together
+        return sent, {twin.node.app.node: twin.settled_total(REQUESTS) for twin in started}
+    finally:
+        for twin in started:
+            twins.stop(twin)
+        delete_keys(stack, prefixes)
+
+
+def delete_keys(stack, prefixes):
+    client = stack.redis_client()
+    for prefix in set(prefixes):
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def test_workers_of_one_pid_on_two_nodes_count_apart_under_a_prefix_per_node(stack, record):
+    """The deployment design: one key prefix per node keeps colliding pids apart."""
+    run = uuid.uuid4().hex[:6]
+    nodes = fleet_nodes(stack)
+    sent, counted = twin_counts(stack, [f"gpe-twin-{run}-{node.app.node}" for node in nodes])
+    record(counted, sent)
+    assert counted == sent
+
+
+@upstream.PID_KEYS_COLLIDE_ACROSS_NODES
+def test_workers_of_one_pid_on_two_nodes_sum_up_under_one_shared_prefix(stack, record):
+    """One prefix for the whole fleet: every reader of it should hold the fleet's total."""
+    nodes = fleet_nodes(stack)
+    sent, counted = twin_counts(stack, [f"gpe-twin-{uuid.uuid4().hex[:6]}"] * len(nodes))
+    total = sum(sent.values())
+    record(counted, {node: total for node in counted})
+    assert counted == {node: total for node in counted}

@@ -5,9 +5,10 @@ RedisValue, the first is held between adding in memory and writing to Redis.
 
 Threads of a PrometheusThreadWorker can be scheduled exactly so; holding the first thread
 makes that interleaving happen every time. Prints {"memory": ..., "stored": ...}. Uses its
-own key prefix and removes its keys. Usage: python redis_value_race.py < settings, where
-settings is the "redis" object of the app's manifest as JSON (host, port, db, password as
-the app sees them), on standard input so the password is not on a command line.
+own key prefix and removes its keys. Usage: python redis_value_race.py < MANIFEST, the
+app's component manifest as registered (its "app" "redis" object: host, port, db, password
+as the app sees them): read from its file by the shell, so the password is on no command
+line (sudo logs the command lines it runs to the journal).
 """
 
 import json
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import threading
 
-conf = json.load(sys.stdin)
+conf = json.load(sys.stdin)["app"]["redis"]
 # The exporter validates its settings (and connects to Redis) on first use; this probe
 # serves nothing, so the metrics settings are placeholders.
 os.environ.update({
