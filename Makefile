@@ -28,7 +28,9 @@ help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
 	@echo "                                               deploy one scenario on this host and verify it"
 	@echo "make verify SCENARIO=s [K=expr] [M=expr]       re-run checks (pytest -k K, -m M) on a converged scenario"
-	@echo "make vms [INVENTORY=inventories/vms/hosts.yml] [VMS_VARS=file]  deploy to your VMs over SSH and verify"
+	@echo "make vms [INVENTORY=inventories/vms/hosts.yml] [VMS_VARS=file] [ROLL=exporter spec]"
+	@echo "                                               deploy to your VMs over SSH and verify; ROLL: then roll that"
+	@echo "                                               exporter over the app nodes behind the balancer"
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
@@ -81,8 +83,10 @@ verify: venv
 INVENTORY ?= inventories/vms/hosts.yml
 VMS_VARS ?=
 vms: venv
-	@python tools/vms.py --inventory $(INVENTORY) $(if $(VMS_VARS),--extra-vars $(VMS_VARS)) --reports $(REPORTS)/vms; rc=$$?; \
-	if [ -f $(REPORTS)/vms/summary.md ]; then cat $(REPORTS)/vms/summary.md; fi; \
+	@python tools/vms.py --inventory $(INVENTORY) $(if $(VMS_VARS),--extra-vars $(VMS_VARS)) $(if $(ROLL),--roll '$(ROLL)') \
+	  --reports $(REPORTS)/vms; rc=$$?; \
+	for summary in $(REPORTS)/vms/summary.md $(if $(ROLL),$(REPORTS)/vms/rolled/summary.md); do \
+	  if [ -f $$summary ]; then cat $$summary; fi; done; \
 	exit $$rc
 
 # The GitHub workflows (.github/workflows/) against the GitHub workflow schema that

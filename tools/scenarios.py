@@ -45,9 +45,11 @@ SHARED_CONFIG = ".config/molecule/config.yml"
 INSTALLED_SCENARIO = "default"
 # Group members that are not Molecule scenarios: `make` entry points run on the deployment
 # of the group's scenario, as a user runs them. vms: `make vms` with a plain inventory file
-# naming the multinode scenario's nodes, the way an inventory of real VMs names them.
+# naming the multinode scenario's nodes, the way an inventory of real VMs names them; it
+# then rolls the app nodes to ROLL_TO (the release before the one deployed) behind HAProxy.
+ROLL_TO = "gunicorn-prometheus-exporter==0.2.3"
 ENTRY_POINTS = {"vms": ["make", "--no-print-directory", "vms", "INVENTORY=tests/vms/hosts.yml",
-                        "VMS_VARS=tests/vms/verify-vars.yml"]}
+                        "VMS_VARS=tests/vms/verify-vars.yml", f"ROLL={ROLL_TO}"]}
 
 
 def _config(path):

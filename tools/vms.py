@@ -3,16 +3,21 @@
 """`make vms`: deploys the stack to the hosts of your inventory and verifies it, creating and
 destroying nothing.
 
-    python tools/vms.py --inventory INVENTORY [--extra-vars FILE] [--reports DIR] [-- PYTEST ARGS]
+    python tools/vms.py --inventory INVENTORY [--extra-vars FILE] [--reports DIR] [--roll SPEC]
+                        [-- PYTEST ARGS]
 
 1. playbooks/site.yml against the inventory; 2. the same again, where every host must
 report changed=0 (idempotence, as Molecule checks it); 3. the check library as the README
 runs it (`pytest --pyargs gpe_checks.checks`) against the same inventory, its report in DIR.
 Both deployments fail when a password of the inventory shows in Ansible's output (it is
-masked there): every task that handles one must set no_log.
+masked there): every task that handles one must set no_log. With --roll SPEC (the inventory
+has a load_balancer), 4. playbooks/rolling.yml changes the exporter package to SPEC on one
+app node after the other while a bounded client sends requests through the balancer: none
+may fail; 5. the packages checks show every node runs SPEC (their report in DIR/rolled).
 """
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -21,6 +26,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from gpe_checks.balancer import ClientLoop
+from gpe_checks.model import REGISTRY_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.MULTILINE)
@@ -73,11 +81,12 @@ def mask(line, secrets):
     return line, count
 
 
-def deploy(inventory, extra_vars, secrets):
-    """Runs site.yml, its output shown as it comes with secrets masked; returns (exit code,
-    output, how many times a secret showed)."""
-    command = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks/site.yml")]
+def deploy(inventory, extra_vars, secrets, playbook="site.yml", more=()):
+    """Runs a playbook (site.yml), its output shown as it comes with secrets masked; returns
+    (exit code, output, how many times a secret showed)."""
+    command = ["ansible-playbook", "-i", inventory, str(ROOT / "playbooks" / playbook)]
     command += ["-e", f"@{extra_vars}"] if extra_vars else []
+    command += list(more)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, leaks = [], 0
     for line in process.stdout:
@@ -88,11 +97,11 @@ def deploy(inventory, extra_vars, secrets):
     return process.wait(), "".join(lines), leaks
 
 
-def deploy_step(title, inventory, extra_vars, secrets, must_not_change=False):
+def deploy_step(title, inventory, extra_vars, secrets, must_not_change=False, playbook="site.yml", more=()):
     """One deployment: 0, or the exit code of a failure, a leaked password or any change
     where none may happen."""
     print(f"== vms: {title}", flush=True)
-    code, output, leaks = deploy(inventory, extra_vars, secrets)
+    code, output, leaks = deploy(inventory, extra_vars, secrets, playbook, more)
     if code:
         return code
     if leaks:
@@ -106,16 +115,49 @@ def deploy_step(title, inventory, extra_vars, secrets, must_not_change=False):
     return 0
 
 
+def balancer_url(inventory):
+    """Where clients reach the app through the inventory's first load_balancer host, as that
+    host registered it (the registry the checks read)."""
+    manifest = f"{REGISTRY_DIR}/gpe/balancer.json"
+    done = subprocess.run(["ansible", "-i", inventory, "load_balancer[0]", "--become", "-o", "-m",
+                           "ansible.builtin.slurp", "-a", f"src={manifest}"], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0 or "=>" not in done.stdout:
+        raise SystemExit(f"== vms: no balancer registered at {manifest} on load_balancer[0] of {inventory}: "
+                         f"{(done.stdout + done.stderr).strip()[-300:]}")
+    content = json.loads(done.stdout.split("=>", 1)[1])["content"]
+    return json.loads(base64.b64decode(content))["endpoints"]["http"]["url"]
+
+
+def roll(args, secrets, pytest):
+    """The rolling upgrade to args.roll under a bounded client of the balancer, then the
+    packages checks against the inventory."""
+    url = balancer_url(args.inventory)
+    with ClientLoop(f"{url}/", max_seconds=600) as client:
+        code = deploy_step(f"roll {args.roll} over the app nodes while a client sends requests to {url}",
+                           args.inventory, args.extra_vars, secrets, playbook="rolling.yml",
+                           more=["-e", f"gunicorn_app_exporter_package={args.roll}"])
+    print(f"== vms: the client of the balancer during the roll: {client.summary()}", flush=True)
+    if code or client.failed:
+        return code or 1
+    print(f"== vms: every app node runs {args.roll}: the packages checks", flush=True)
+    rolled = args.reports / "rolled"
+    rolled.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(checks_command(pytest, args.inventory, rolled) + ["-m", "packages"], cwd=ROOT,
+                          env={**os.environ, "GPE_REPORT_DIR": str(rolled)}, check=False).returncode
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inventory", required=True)
     parser.add_argument("--extra-vars")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports" / "vms")
+    parser.add_argument("--roll", metavar="SPEC", help="then roll this exporter package over the app nodes")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     if not Path(args.inventory).exists():
         parser.error(f"no inventory at {args.inventory}: name yours with INVENTORY=path")
-    for stale in ("junit.xml", "summary.md"):
+    for stale in ("junit.xml", "summary.md", "rolled/junit.xml", "rolled/summary.md"):
         (args.reports / stale).unlink(missing_ok=True)
     secrets = inventory_secrets(args.inventory, args.extra_vars)
     code = (deploy_step(f"deploy to {args.inventory} ({len(secrets)} password(s) of the inventory masked)",
@@ -127,8 +169,9 @@ def main(argv=None):
     print(f"== vms: verify with the check library against {args.inventory}", flush=True)
     args.reports.mkdir(parents=True, exist_ok=True)
     pytest = Path(sys.executable).parent / "pytest"
-    return subprocess.run(checks_command(pytest, args.inventory, args.reports) + args.pytest_args, cwd=ROOT,
+    code = subprocess.run(checks_command(pytest, args.inventory, args.reports) + args.pytest_args, cwd=ROOT,
                           env={**os.environ, "GPE_REPORT_DIR": str(args.reports)}, check=False).returncode
+    return code or (roll(args, secrets, pytest) if args.roll else 0)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,10 @@ class Stack:
         return self.components.get("grafana")
 
     @property
+    def balancer(self):
+        return self.components.get("balancer")
+
+    @property
     def in_containers(self):
         return self.kind == "containers"
 

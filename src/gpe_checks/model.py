@@ -124,7 +124,7 @@ class Component:
 
     stack: str
     kind: str
-    name: str  # app, redis, prometheus, sidecar, grafana
+    name: str  # app, redis, prometheus, sidecar, grafana, balancer
     node: str
     control: Control
     endpoints: dict  # endpoint name -> Endpoint
@@ -202,6 +202,28 @@ class Prometheus(Component):
         raise ValueError(f"unexpected scrape interval {self.scrape_interval!r}")
 
 
+@dataclass(frozen=True)
+class Balancer(Component):
+    backend: str = ""
+    servers: tuple = ()  # the app nodes, by node name
+    check_interval_ms: int = 0
+    check_fall: int = 0
+    check_rise: int = 0
+
+    @property
+    def url(self):
+        return self.endpoints["http"].url
+
+    @property
+    def stats_url(self):
+        return self.endpoints["stats"].url
+
+    @property
+    def down_within_seconds(self):
+        """The longest a lost node can keep getting traffic: `fall` failed checks, one interval apart."""
+        return self.check_fall * self.check_interval_ms / 1000
+
+
 def read_component(document, source):
     """A validated manifest document as its typed Component."""
     validate(document, source)
@@ -236,6 +258,9 @@ def read_component(document, source):
         prometheus = document["prometheus"]
         return Prometheus(**common, job=prometheus["job"], scrape_interval=prometheus["scrape_interval"],
                           jobs={job: list(targets) for job, targets in prometheus["jobs"].items()})
+    if document["component"] == "balancer":
+        balancer = dict(document["balancer"], servers=tuple(document["balancer"]["servers"]))
+        return Balancer(**common, **balancer)
     return Component(**common)
 
 

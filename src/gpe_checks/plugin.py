@@ -35,6 +35,10 @@ def pytest_addoption(parser):
     group.addoption("--stack", action="append", default=[], metavar="NAME[,NAME]",
                     help="verify only these registered stacks (repeatable; a fleet's app nodes are "
                          "<stack>@<node>, or all of them by <stack>; default: every stack found)")
+    group.addoption("--power-command", default="", metavar="COMMAND",
+                    help="how the controller stops and starts a node of a fleet, for the node-loss check: "
+                         "{action} is stop or start, {node} the node's name (e.g. 'docker {action} gpe-vm-{node}'); "
+                         "without it that check does not apply")
     group.addoption("--registry-dir", default=REGISTRY_DIR, metavar="DIR",
                     help=f"where the roles register stacks on each host (default {REGISTRY_DIR})")
 

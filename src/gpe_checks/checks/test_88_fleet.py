@@ -3,6 +3,10 @@
 """A fleet (one stack's app on several nodes, sharing Redis and Prometheus) counts every
 request once, on the node that served it, and Prometheus sums the fleet exactly.
 
+A load balancer in front of the fleet (where the stack has one) sends requests to every
+node in turn, exactly; a node that is lost (its VM stopped) leaves Prometheus and the
+balancer within stated bounds while clients see no failure, and comes back when started.
+
 Workers on different nodes share pids (each node has its own pid namespace), and the
 exporter keys a worker's series by pid alone. Twins (gpe_checks.twins) make that collision on
 purpose: with a key prefix per node each twin keeps its own count; with one shared prefix
@@ -11,12 +15,16 @@ the twins' workers overwrite each other's series (upstream.PID_KEYS_COLLIDE_ACRO
 Checked once per fleet, from its first app node; the other nodes' rows say so.
 """
 
+import shlex
+import subprocess
+import time
 import uuid
 
 import pytest
 
 from gpe_checks import http, twins, upstream
-from gpe_checks.prometheus import of_job, query, query_by
+from gpe_checks.balancer import ClientLoop, server_states
+from gpe_checks.prometheus import job_targets, of_job, query, query_by
 from gpe_checks.traffic import serve_and_count, serve_on_every_worker, wait_for_requests
 from gpe_checks.waiting import wait_until
 
@@ -82,6 +90,112 @@ def test_prometheus_sums_the_fleet_exactly(fleet_counts, record):
     record(f"fleet sum +{sum_after - sum_before:g}, by target {by_target}", f"+{sum(sent.values())}, sent {sent}")
     assert sum_after - sum_before == sum(sent.values())
     assert sorted(by_target) == sorted(sent)
+
+
+def fleet_balancer(stack):
+    nodes = fleet_nodes(stack)
+    if not stack.balancer:
+        pytest.skip("this fleet has no load balancer")
+    return nodes, stack.balancer
+
+
+def counted(nodes, send):
+    """({instance: requests its node counted}, the fleet sum's move in Prometheus) across send()."""
+    for node in nodes:
+        serve_on_every_worker(node)  # with Redis storage an idle worker's series expire
+    (own_before, _, (sum_before,)), sent = _observed(nodes), send()
+    own_after, _, (sum_after,) = _observed(nodes)
+    return {instance: own_after[instance] - own_before[instance] for instance in own_after}, sum_after - sum_before
+
+
+def send_through(balancer, count):
+    unexpected = http.send(balancer.url, [("/", 200)] * count).unexpected
+    assert unexpected == [], f"the balancer answered {unexpected}"
+    return count
+
+
+def test_balancer_has_every_app_node_up(stack, record):
+    nodes, balancer = fleet_balancer(stack)
+    expected = {node.app.node: "UP" for node in nodes}
+    states = server_states(balancer)
+    record(states, expected)
+    assert states == expected
+
+
+def test_balancer_spreads_requests_over_the_nodes_exactly(stack, record):
+    """Round robin: 6 requests per node through the balancer are 6 on each node, and the fleet
+    sum moves by all of them (its health checks are no requests: they open a connection only)."""
+    nodes, balancer = fleet_balancer(stack)
+    total = 6 * len(nodes)
+    own, fleet = counted(nodes, lambda: send_through(balancer, total))
+    expected = {node.app_instance: total // len(nodes) for node in nodes}
+    record({"per node": own, "fleet sum": f"+{fleet:g}"}, {"per node": expected, "fleet sum": f"+{total}"})
+    assert (own, fleet) == (expected, total)
+
+
+def power(command, action, node):
+    """Stop or start a node with the controller's --power-command; returns how long it took."""
+    argv = shlex.split(command.format(action=action, node=node))
+    started = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-300:]}"
+    return time.monotonic() - started
+
+
+@pytest.mark.disruptive
+def test_a_lost_node_leaves_prometheus_and_the_balancer_and_comes_back(stack, record, request):
+    """The last app node's VM is stopped while a client keeps sending requests through the
+    balancer: once it is off, Prometheus shows its target down within two scrape intervals
+    and a second, and the balancer takes it out within (fall + 1) check intervals; the other
+    nodes serve and count every request; started again, it is back in both and gets its
+    share. The client sees no failed request throughout."""
+    nodes, balancer = fleet_balancer(stack)
+    command = request.config.getoption("power_command")
+    if not command:
+        pytest.skip("stopping a node's VM is the provider's: give --power-command (e.g. 'docker {action} gpe-vm-{node}')")
+    lost, kept = nodes[-1], nodes[:-1]
+    prometheus = stack.prometheus
+    interval = balancer.check_interval_ms / 1000
+
+    def states():
+        return server_states(balancer)[lost.app.node], job_targets(prometheus.url, prometheus.job)[lost.app_instance]
+
+    def settle(wanted, since):
+        """Seconds after `since` until the balancer and Prometheus each showed `wanted`."""
+        seen = {}
+
+        def look():
+            balancer_state, prometheus_state = states()
+            now = time.monotonic() - since
+            if balancer_state == wanted["balancer"]:
+                seen.setdefault("balancer", round(max(0.0, now), 2))
+            if prometheus_state == wanted["prometheus"]:
+                seen.setdefault("prometheus", round(max(0.0, now), 2))
+            return len(seen) == 2
+
+        wait_until(look, f"{lost.app.node} to be {wanted}", timeout=60 + 2 * prometheus.scrape_seconds, interval=0.1)
+        return seen
+
+    with ClientLoop(f"{balancer.url}/") as loss:
+        started = time.monotonic()
+        stop_took = power(command, "stop", lost.app.node)
+        gone = settle({"balancer": "DOWN", "prometheus": "down"}, started + stop_took)
+    without = counted(kept, lambda: send_through(balancer, 4 * len(kept)))
+    with ClientLoop(f"{balancer.url}/") as comeback:
+        started = time.monotonic()
+        start_took = power(command, "start", lost.app.node)
+        back = settle({"balancer": "UP", "prometheus": "up"}, started)
+    again = counted(nodes, lambda: send_through(balancer, 6 * len(nodes)))
+    bounds = {"balancer": (balancer.check_fall + 1) * interval, "prometheus": 2 * prometheus.scrape_seconds + 1}
+    record({"stop took": round(stop_took, 2), "then out of": gone, "start took": round(start_took, 2),
+            "back in after start": back, "client while lost": loss.summary(),
+            "client while back": comeback.summary(), "counted without it": without, "counted with it": again},
+           {"out within": bounds, "counted without it": ({node.app_instance: 4 for node in kept}, 4 * len(kept)),
+            "counted with it": ({node.app_instance: 6 for node in nodes}, 6 * len(nodes)), "failed": 0})
+    assert gone["balancer"] <= bounds["balancer"] and gone["prometheus"] <= bounds["prometheus"], gone
+    assert without == ({node.app_instance: 4 for node in kept}, 4 * len(kept))
+    assert again == ({node.app_instance: 6 for node in nodes}, 6 * len(nodes))
+    assert loss.failed == [] and comeback.failed == []
 
 
 # The pid every twin's master gets first: far above what the nodes' processes reach.
