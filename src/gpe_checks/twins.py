@@ -10,7 +10,7 @@ one second also give their workers one worker_id, and their series one Redis key
 
 A twin runs the node's own Gunicorn command line and environment (read from the running
 master as root, so the Redis password never appears in a command), as the app's user, on the
-app's address at ports PORT_OFFSET above the app's, with its own key prefix, multiprocess
+app's bind address at ports PORT_OFFSET above the app's, with its own key prefix, multiprocess
 directory and pidfile. Started and stopped by its pid, never by name.
 """
 
@@ -19,6 +19,7 @@ import shlex
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from . import http
 from .metrics import Scrape
@@ -115,7 +116,14 @@ def _launch(node, prefix, first_pid, at):
     result = host.run(_launch_command(node, prefix, first_pid, at, directory, ports))
     if result.rc != 0:
         raise TwinError(f"{app.node}: the twin did not start ({result.rc}): {result.stderr.strip()[-300:]}")
-    return node, directory, f"http://{address}:{ports[0]}", f"http://{address}:{ports[1]}/metrics"
+    # Reached where the controller reaches the app (its bind address may be a wildcard).
+    app_host, metrics_host = urlsplit(app.url).hostname, urlsplit(app.metrics_url).hostname
+    return (node, directory, f"http://{http_host(app_host)}:{ports[0]}",
+            f"http://{http_host(metrics_host)}:{ports[1]}/metrics")
+
+
+def http_host(host):
+    return f"[{host}]" if ":" in host else host
 
 
 def _ready(node, directory, url, metrics_url):
@@ -128,7 +136,8 @@ def _ready(node, directory, url, metrics_url):
         workers = host.check_output(f"ps -o pid= --ppid {master}").split()
     except (WaitTimeout, ValueError) as error:
         log = host.run(f"tail -n 20 {directory}/log").stdout
-        stop(Twin(node, directory, url, metrics_url, 0, 0))
+        started = host.run(f"cat {directory}/gunicorn.pid").stdout.strip()
+        stop(Twin(node, directory, url, metrics_url, int(started) if started.isdigit() else 0, 0))
         raise TwinError(f"{node.app.node}: {error}; its log:\n{log}") from None
     return Twin(node, directory, url, metrics_url, master, int(workers[0]))
 
