@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright: gunicorn_prometheus.stack contributors
 """Processes run as on a VM: each systemd unit active, enabled and restarted on failure, its
-processes owned by a dedicated non-root user inside a sandbox the kernel enforces (the
-password's checks are test_99's: they run last)."""
+processes owned by a dedicated non-root user inside a sandbox the kernel enforces, and SSH
+to the node by key only (the password's checks are test_99's: they run last)."""
 
 import re
 import shlex
@@ -78,3 +78,23 @@ def test_every_unit_is_sandboxed(stack, record):
     record({"exposure": exposure, **kernel}, {"exposure": f"<= {MAX_EXPOSURE} each", **expected_kernel})
     assert {name: level for name, level in exposure.items() if level > MAX_EXPOSURE} == {}
     assert kernel == expected_kernel
+
+
+def test_ssh_to_every_node_takes_keys_only(stack, record):
+    """On every node that runs a unit of the stack (a VM), sshd's effective settings refuse
+    passwords, keyboard-interactive logins and root logins by password."""
+    allowed = {"passwordauthentication": ("no",), "kbdinteractiveauthentication": ("no",),
+               "permitrootlogin": ("no", "prohibit-password")}
+    found = {}
+    for node in sorted({part.node for part in units(stack).values()}):
+        host = stack.hosts[node]
+        if not host.file("/usr/sbin/sshd").exists:
+            continue
+        settings = dict(line.split(" ", 1) for line in host.check_output("/usr/sbin/sshd -T").splitlines()
+                        if " " in line)
+        found[node] = {key: settings.get(key, "(unset)") for key in allowed}
+    if not found:
+        pytest.skip("no node of this stack runs sshd: it is not reached over SSH")
+    record(found, {key: " or ".join(values) for key, values in allowed.items()})
+    refused = {node: [key for key, value in seen.items() if value not in allowed[key]] for node, seen in found.items()}
+    assert refused == {node: [] for node in found}
