@@ -15,8 +15,8 @@ from pathlib import Path
 # multinode with its node image built (about 20 s more the first time); vms with the
 # multinode scenario's destroy.
 TYPICAL = {"default": 103, "redis": 118, "yaml_config": 119, "thread": 68, "gevent": 51, "eventlet": 63,
-           "docker_host": 8, "images": 120, "standalone": 31, "sidecar": 131, "compose": 216, "multinode": 250,
-           "vms": 200}
+           "docker_host": 8, "images": 120, "standalone": 31, "sidecar": 131, "compose": 216, "multinode": 300,
+           "vms": 290}
 UNKNOWN = 150
 
 
