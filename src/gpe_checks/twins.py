@@ -117,13 +117,12 @@ def _launch(node, prefix, first_pid, at):
     if result.rc != 0:
         raise TwinError(f"{app.node}: the twin did not start ({result.rc}): {result.stderr.strip()[-300:]}")
     # Reached where the controller reaches the app (its bind address may be a wildcard).
-    app_host, metrics_host = urlsplit(app.url).hostname, urlsplit(app.metrics_url).hostname
-    return (node, directory, f"http://{http_host(app_host)}:{ports[0]}",
-            f"http://{http_host(metrics_host)}:{ports[1]}/metrics")
+    return node, directory, with_port(app.url, ports[0]), with_port(app.metrics_url, ports[1])
 
 
-def http_host(host):
-    return f"[{host}]" if ":" in host else host
+def with_port(url, port):
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{port}").geturl()
 
 
 def _ready(node, directory, url, metrics_url):
@@ -133,13 +132,13 @@ def _ready(node, directory, url, metrics_url):
     try:
         wait_until(lambda: http.attempt(url) == 200, f"the twin on {node.app.node} to serve", timeout=START_SECONDS)
         master = int(host.file(f"{directory}/gunicorn.pid").content_string.strip())
-        workers = host.check_output(f"ps -o pid= --ppid {master}").split()
+        (worker,) = host.check_output(f"ps -o pid= --ppid {master}").split()
     except (WaitTimeout, ValueError) as error:
         log = host.run(f"tail -n 20 {directory}/log").stdout
         started = host.run(f"cat {directory}/gunicorn.pid").stdout.strip()
         stop(Twin(node, directory, url, metrics_url, int(started) if started.isdigit() else 0, 0))
         raise TwinError(f"{node.app.node}: {error}; its log:\n{log}") from None
-    return Twin(node, directory, url, metrics_url, master, int(workers[0]))
+    return Twin(node, directory, url, metrics_url, master, int(worker))
 
 
 def stop(twin):
