@@ -106,7 +106,11 @@ class Stop:
     in_flight_status: object = None  # HTTP status, or the error the client got
     in_flight_ended: float = None  # seconds after SIGTERM
     probes: list = field(default_factory=list)  # (seconds after SIGTERM, status or error name)
-    exited: dict = field(default_factory=dict)  # pid -> seconds after SIGTERM
+    # pid -> seconds after SIGTERM when a look first found it gone (it exited before), and
+    # when a look last found it running (it exited after): a look takes a while, in a
+    # container more, so the exit lies between the two.
+    exited: dict = field(default_factory=dict)
+    running_at: dict = field(default_factory=dict)
     master: int = 0
     workers: set = field(default_factory=set)
     finished_at: float = 0.0  # time.monotonic() when the last process was gone
@@ -115,6 +119,10 @@ class Stop:
     @property
     def last_exit(self):
         return max(self.exited.values())
+
+    @property
+    def last_seen_running(self):
+        return max(self.running_at.values(), default=0.0)
 
 
 def terminate_during_request(stack, request_seconds, timeout):
@@ -163,8 +171,9 @@ def terminate_during_request(stack, request_seconds, timeout):
             hung = hangs() if stop.master in pending else ""
             assert not hung, f"still running after SIGTERM: {sorted(pending)}; {hung}"
             now = time.monotonic() - term["at"]
-            for pid in pending - stack.alive(pending):
-                stop.exited[pid] = now
+            running = stack.alive(pending)
+            for pid in pending:
+                (stop.running_at if pid in running else stop.exited)[pid] = now
             pending -= set(stop.exited)
             time.sleep(PROBE_SECONDS)
         stop.finished_at = time.monotonic()
