@@ -22,7 +22,7 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify vms timings test unit lint sanity changelog workflows molecule checks-venv installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify vms timings test unit lint sanity changelog workflows k8s-static molecule checks-venv installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
@@ -35,7 +35,8 @@ help:
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make installed-check                           scenario default, verified by the check library installed with pip"
-	@echo "make test                                      unit, lint, sanity, changelog, workflows, every scenario"
+	@echo "make k8s-static                                the Kubernetes manifests of both patterns and storages, checked without a cluster"
+	@echo "make test                                      unit, lint, sanity, changelog, workflows, k8s-static, every scenario"
 	@echo "make unit | make lint | make sanity | make changelog | make workflows | make clean"
 
 # What the virtualenv and the checks need from the system, installed with apt when missing
@@ -97,6 +98,21 @@ workflows: venv
 unit: venv
 	pytest tests/unit
 
+# The static tier of the Kubernetes target, where no cluster runs: every manifest the
+# k8s_stack role renders (both patterns, both storage backends, both discoveries) against
+# the Kubernetes schemas (kubernetes-validate, strict), the stack's policy (selectors,
+# ports, NetworkPolicy flows, probes, tags, non-root, read-only, per-pod key prefix),
+# promtool and the relabel rules; every playbook's syntax; the playbooks stopping at once
+# without a cluster. Each check is also shown red on a manifest broken on purpose.
+k8s-static: venv
+	@if ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	    echo "missing: promtool; install it (Debian: apt-get install prometheus)"; exit 1; fi; \
+	  echo "== installing promtool (Debian package prometheus) with apt-get"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	fi
+	pytest tests/k8s_static
+
 lint: venv
 	yamllint --strict .
 	ansible-lint
@@ -157,7 +173,7 @@ compose-files: venv
 docker-host: venv
 	ansible-playbook playbooks/docker.yml
 
-test: unit lint sanity changelog workflows molecule
+test: unit lint sanity changelog workflows k8s-static molecule
 
 clean:
 	rm -rf $(VENV) $(REPORTS)

@@ -133,3 +133,47 @@ Components: main
 ])
 def test_apt_mirror(sources, expected):
     assert stack_filters.apt_mirror(sources, "bookworm") == expected
+
+
+FACTS = {
+    "app": {"uid": 10001, "multiproc_dir": "/opt/app/multiproc", "health": {"port": "metrics", "path": "/metrics"},
+            "writable": ["/tmp"]},
+    "sidecar": {"uid": 10002, "health": {"command": ["health"]}, "writable": []},
+    "redis": {"uid": 10003, "port": 6379, "health": {"command": ["redis-cli", "ping"]}},
+    "prometheus": {"uid": 10004, "port": 9090, "config_file": "/etc/prometheus/prometheus.yml",
+                   "writable": ["/var/lib/prometheus/data"]},
+}
+STACK = {"storage": "redis", "sidecar": True, "grafana": False, "ports": {"app": 8088, "metrics": 9093, "sidecar": 9200},
+         "workers": 2, "worker_class": "PrometheusWorker", "threads": 1, "graceful_timeout": 10,
+         "redis_host": "redis", "redis_password": "pw", "redis_key_prefix": "gpe", "redis_ttl_seconds": 300,
+         "redis_ttl_disabled": False}
+
+
+def test_stack_containers_with_redis_storage():
+    containers = {c["component"]: c for c in stack_filters.stack_containers(STACK, FACTS)}
+    assert list(containers) == ["redis", "app", "sidecar", "prometheus"]
+    app, sidecar, redis = containers["app"], containers["sidecar"], containers["redis"]
+    assert app["ports"] == {"http": 8088, "metrics": 9093}
+    assert app["env"]["REDIS_ENABLED"] == "true" and app["env"]["REDIS_KEY_PREFIX"] == "gpe"
+    assert app["env"]["REDIS_TTL_DISABLED"] == "false" and app["env"]["REDIS_TTL_SECONDS"] == "300"
+    assert sidecar["env"]["SIDECAR_MODE_SOURCE"] == "redis" and sidecar["env"]["REDIS_PASSWORD"] == "pw"
+    assert app["volumes"] == sidecar["volumes"] == []
+    # The password reaches Redis through its environment, never its command line.
+    assert "pw" not in " ".join(redis["command"]) and redis["env"]["REDIS_PASSWORD"] == "pw"
+    assert (app["user"], app["health"], app["writable"]) == (10001, {"port": "metrics", "path": "/metrics"}, ["/tmp"])
+    assert containers["prometheus"]["writable"] == ["/var/lib/prometheus/data"]
+
+
+def test_stack_containers_with_file_storage_share_the_multiprocess_directory():
+    stack = {**STACK, "storage": "file", "redis_password": "", "grafana": True}
+    containers = {c["component"]: c for c in stack_filters.stack_containers(stack, FACTS)}
+    assert list(containers) == ["app", "sidecar", "prometheus", "grafana"]
+    assert containers["app"]["volumes"] == [{"name": "multiproc", "path": "/opt/app/multiproc", "read_only": False}]
+    assert containers["sidecar"]["volumes"] == [{"name": "multiproc", "path": "/opt/app/multiproc", "read_only": True}]
+    assert not any(key.startswith("REDIS_") and key != "REDIS_ENABLED" for key in containers["app"]["env"])
+    assert containers["sidecar"]["env"]["SIDECAR_MODE_SOURCE"] == "multiproc"
+
+
+def test_stack_containers_names_what_is_missing():
+    with pytest.raises(AnsibleFilterError, match="stack_containers: incomplete.*'workers'"):
+        stack_filters.stack_containers({k: v for k, v in STACK.items() if k != "workers"}, FACTS)

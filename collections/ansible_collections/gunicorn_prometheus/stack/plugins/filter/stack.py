@@ -139,8 +139,76 @@ def apt_mirror(sources, suite):
     return ""
 
 
+def _text(value):
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def stack_containers(stack, facts):
+    """The containers of one stack of the container targets (Docker, Kubernetes), whatever
+    runs them: each component's image key, command, environment, ports by name (as the
+    container listens), volumes by name (mounted at a path, maybe read-only), user, health
+    probe and writable paths, in start order; disabled components are left out.
+
+    stack: storage (redis | file), sidecar, grafana, ports (app, metrics, sidecar: where the
+    app and the sidecar listen in their containers), workers, worker_class, threads,
+    graceful_timeout, and for Redis storage redis_host, redis_password, redis_key_prefix,
+    redis_ttl_seconds, redis_ttl_disabled. facts: what the images are (images.json)."""
+    try:
+        redis = stack["storage"] == "redis"
+        ports = {name: int(stack["ports"][name]) for name in ("app", "metrics", "sidecar")}
+        password = str(stack.get("redis_password", ""))
+        redis_client = {
+            "REDIS_HOST": str(stack["redis_host"]), "REDIS_PORT": str(facts["redis"]["port"]), "REDIS_DB": "0",
+            "REDIS_PASSWORD": password, "REDIS_KEY_PREFIX": str(stack["redis_key_prefix"]),
+        } if redis else {}
+        app_env = {
+            "APP_PORT": str(ports["app"]), "GUNICORN_WORKERS": str(stack["workers"]),
+            "APP_WORKER_CLASS": str(stack["worker_class"]), "APP_THREADS": str(stack["threads"]),
+            "APP_GRACEFUL_TIMEOUT": str(stack["graceful_timeout"]), "PROMETHEUS_METRICS_PORT": str(ports["metrics"]),
+            "PROMETHEUS_BIND_ADDRESS": "0.0.0.0", "PROMETHEUS_MULTIPROC_DIR": facts["app"]["multiproc_dir"],
+            "REDIS_ENABLED": _text(redis),
+        }
+        if redis:
+            app_env.update(redis_client, REDIS_TTL_SECONDS=str(stack["redis_ttl_seconds"]),
+                           REDIS_TTL_DISABLED=_text(bool(stack["redis_ttl_disabled"])))
+        sidecar_env = {"SIDECAR_MODE_SOURCE": "redis" if redis else "multiproc", "SIDECAR_PORT": str(ports["sidecar"])}
+        sidecar_env.update(redis_client if redis else {"PROMETHEUS_MULTIPROC_DIR": facts["app"]["multiproc_dir"]})
+        multiproc = {"name": "multiproc", "path": facts["app"]["multiproc_dir"]}
+        # With a password Redis starts through sh, so that the password comes from the
+        # environment and not from the command line; redis-cli (its probe) reads REDISCLI_AUTH.
+        redis_command = ["sh", "-c", "exec redis-server --bind 0.0.0.0 --protected-mode no --save \"\" --appendonly no"
+                         " --requirepass \"$REDIS_PASSWORD\""] if password else []
+        containers = [
+            {"component": "redis", "enabled": redis, "command": redis_command,
+             "env": {"REDIS_PASSWORD": password, "REDISCLI_AUTH": password} if password else {},
+             "ports": {"redis": facts["redis"]["port"]}, "volumes": []},
+            {"component": "app", "enabled": True, "command": [], "env": app_env,
+             "ports": {"http": ports["app"], "metrics": ports["metrics"]},
+             "volumes": [] if redis else [{**multiproc, "read_only": False}]},
+            {"component": "sidecar", "enabled": bool(stack["sidecar"]), "command": ["sidecar"], "env": sidecar_env,
+             "ports": {"metrics": ports["sidecar"]},
+             "volumes": [] if redis else [{**multiproc, "read_only": True}]},
+            {"component": "prometheus", "enabled": True, "command": [], "env": {},
+             "ports": {"http": facts["prometheus"]["port"]},
+             "volumes": [{"name": "prometheus-config", "path": facts["prometheus"]["config_file"], "read_only": True}]},
+            {"component": "grafana", "enabled": bool(stack.get("grafana")), "command": [], "env": {},
+             "ports": {"http": 3000},
+             "volumes": [{"name": "grafana-provisioning", "path": "/etc/grafana/provisioning", "read_only": True},
+                         {"name": "grafana-dashboards", "path": "/var/lib/grafana/dashboards", "read_only": True}]},
+        ]
+        described = {name: facts[name] for name in ("redis", "app", "sidecar", "prometheus")}
+    except (KeyError, TypeError, ValueError) as error:
+        raise AnsibleFilterError(f"stack_containers: incomplete stack or image facts: {error!r}")
+    for container in containers:
+        image = described.get(container["component"], {})
+        container.update(user=image.get("uid", image.get("user", "")), health=image.get("health", {}),
+                         writable=list(image.get("writable", [])))
+    return [container for container in containers if container.pop("enabled")]
+
+
 class FilterModule:
     def filters(self):
         return {"apt_mirror": apt_mirror, "package_install": package_install, "package_origin": package_origin,
                 "package_source": package_source, "reach_host": reach_host, "scrape_targets": scrape_targets,
+                "stack_containers": stack_containers,
                 "url_host": url_host}
