@@ -5,7 +5,9 @@ each, and what can be asked of them (pids, scrapes, Redis keys, process control)
 
 A check reads these facts; it never knows the scenario it runs in. A component whose
 manifest names a container runs in that container on its node (a Docker host): its files
-and processes are reached with `docker exec`, its endpoints at their URLs.
+and processes are reached with `docker exec`, its endpoints at their URLs. A component
+whose manifest names a pod runs in that pod's container: reached with `kubectl exec` from
+the node that registered it (the controller), its endpoints through port-forwards.
 """
 
 import json
@@ -22,13 +24,28 @@ from .prometheus import of_job
 
 @dataclass
 class Place:
-    """Where a component's files and processes are: the host itself, or a container on it."""
+    """Where a component's files and processes are: the host itself, a Docker container on
+    it, or a container of a Kubernetes pod that the host reaches with kubectl."""
 
     host: object
     container: str = ""
     user: str = "0"  # in the container: the user its processes run as may read and signal them
+    pod: object = None  # model.Pod
+
+    def __str__(self):
+        if self.pod is not None:
+            return f"pod {self.pod.namespace}/{self.pod.name} container {self.pod.container}"
+        return f"container {self.container}" if self.container else "the host"
+
+    @property
+    def isolated(self):
+        """Whether it has a pid namespace of its own (its first process is Gunicorn's master)."""
+        return bool(self.container or self.pod)
 
     def command(self, command):
+        if self.pod is not None:
+            return shlex.join(self.pod.kubectl("exec", "-i", self.pod.name, "--container", self.pod.container,
+                                               "--", "sh", "-c", command))
         if not self.container:
             return command
         return (f"docker exec -i --user {shlex.quote(str(self.user))} {shlex.quote(self.container)} "
@@ -46,6 +63,11 @@ class Place:
 
     def running(self):
         """Whether the container runs (always true for the host itself)."""
+        if self.pod is not None:
+            jsonpath = f'{{.status.containerStatuses[?(@.name=="{self.pod.container}")].ready}}'
+            state = self.host.run(shlex.join(self.pod.kubectl("get", "pod", self.pod.name, "--output",
+                                                              f"jsonpath={jsonpath}")))
+            return state.rc == 0 and state.stdout.strip() == "true"
         if not self.container:
             return True
         state = self.inspect("{{.State.Running}}")
@@ -126,7 +148,11 @@ class Stack:
 
     @property
     def app_instance(self):
-        """The app's target as Prometheus labels it (instance): its metrics endpoint's host:port."""
+        """The app's target as Prometheus labels it (instance): its metrics endpoint's host:port
+        (in a pod, the pod's address: the checks' own port-forward is not what Prometheus scrapes)."""
+        if self.app.pod is not None:
+            endpoint = self.app.endpoints["metrics"]
+            return f"{endpoint.address}:{endpoint.port}"
         return urlsplit(self.app.metrics_url).netloc
 
     def series(self, metric):
@@ -175,13 +201,15 @@ class Stack:
     def place(self, component):
         """Where the files and processes of a component are (root in a container may not
         read the environment of another user's process: commands run as its user)."""
+        if component.pod is not None:
+            return Place(self.host_of(component), pod=component.pod)
         if component.container is None:
             return Place(self.host_of(component))
         return Place(self.host_of(component), component.container.name, component.control.user)
 
     def master_pid(self):
-        if self.app_place.container:
-            assert self.app_place.running(), f"container {self.app_place.container} is not running"
+        if self.app_place.isolated:
+            assert self.app_place.running(), f"the app's {self.app_place} is not running"
             return 1  # the image starts Gunicorn as the container's first process
         pidfile = self.host.file(self.app.pidfile)
         assert pidfile.exists, f"no Gunicorn pidfile at {self.app.pidfile}"
@@ -197,9 +225,11 @@ class Stack:
         """py-spy's dump of the master's threads, or "" where the host has no py-spy (on its
         PATH, or in the app's virtualenv on a node of its own)."""
         in_venv = f"{self.app.venv}/bin/py-spy"
+        if self.app_place.pod is not None:
+            return ""  # the pod's processes are on a node of the cluster, not on this host
         if self.host.exists("py-spy"):
             py_spy = "py-spy"
-        elif not self.app_place.container and self.app.venv and self.host.file(in_venv).exists:
+        elif not self.app_place.isolated and self.app.venv and self.host.file(in_venv).exists:
             py_spy = in_venv
         else:
             return ""
@@ -208,7 +238,7 @@ class Stack:
 
     def app_running(self):
         """Whether the Gunicorn master runs (its container, or the pid in its pidfile)."""
-        if self.app_place.container:
+        if self.app_place.isolated:
             return self.app_place.running()
         pidfile = self.host.file(self.app.pidfile)
         return pidfile.exists and bool(self.alive({int(pidfile.content_string.strip() or 0)}))

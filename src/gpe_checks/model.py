@@ -50,10 +50,12 @@ class Endpoint:
     port: int
     url: str  # where the controller reaches it ("" when only its network reaches it)
     network: str = ""  # the Docker network whose container address reaches it
+    forward_url: str = ""  # in a pod: the url through a port-forward to loopback port {port}
 
     @classmethod
     def read(cls, data):
-        return cls(data["address"], int(data["port"]), data["url"], data.get("network", ""))
+        return cls(data["address"], int(data["port"]), data["url"], data.get("network", ""),
+                   data.get("forward_url", ""))
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,28 @@ class Container:
     def read(cls, data):
         return cls(data["name"], data["image"], data["network"], tuple(data["aliases"]), tuple(data["published"]),
                    dict(data["labels"]), tuple(data.get("volumes", ())), data.get("compose_file", ""))
+
+
+@dataclass(frozen=True)
+class Pod:
+    """The Kubernetes pod and container a component runs in, and how kubectl reaches it."""
+
+    name: str
+    namespace: str
+    container: str
+    node: str  # the Kubernetes node
+    kubeconfig: str
+    context: str = ""
+
+    @classmethod
+    def read(cls, data):
+        return cls(data["name"], data["namespace"], data["container"], data["node"], data["kubeconfig"],
+                   data.get("context", ""))
+
+    def kubectl(self, *words):
+        """A kubectl command line against this pod's cluster and namespace."""
+        context = ["--context", self.context] if self.context else []
+        return ["kubectl", "--kubeconfig", self.kubeconfig, *context, "--namespace", self.namespace, *words]
 
 
 @dataclass(frozen=True)
@@ -131,6 +155,7 @@ class Component:
     container: Container = None
     packages: Packages = None
     source: str = ""  # host:path of the manifest, for messages
+    pod: Pod = None
 
     @property
     def in_container(self):
@@ -240,6 +265,7 @@ def read_component(document, source):
                         service["stop"], service["logs"]),
         endpoints={name: Endpoint.read(data) for name, data in document["endpoints"].items()},
         container=Container.read(document["container"]) if "container" in document else None,
+        pod=Pod.read(document["pod"]) if "pod" in document else None,
         packages=Packages.read(document["packages"]) if "packages" in document else None,
         source=source,
     )
@@ -274,23 +300,28 @@ def load_json(text, source):
         raise ManifestError(f"{source}: not JSON: {error}") from error
 
 
+# Components that may run once per node of a stack: the app, and a sidecar beside it (a pod
+# of the app and its exporter sidecar on every Kubernetes node).
+PER_NODE = ("app", "sidecar")
+
+
 def group_stacks(components):
     """{stack name: {component name: Component}} from components read on any hosts.
 
     A stack may run its app on several nodes (a fleet sharing one Redis and Prometheus):
     each app node is then a stack of its own for the checks, named `<stack>@<node>`, with
-    the shared components. Fails when two manifests claim any other component of one
-    stack, or the app of one stack twice on one node, or the parts of one stack disagree
-    on its kind."""
-    shared, apps = {}, {}
+    the shared components and what runs beside its app (a sidecar). Fails when two
+    manifests claim any other component of one stack, or an app or sidecar of one stack
+    twice on one node, or the parts of one stack disagree on its kind."""
+    shared, per_node = {}, {}
     for component in components:
         parts = shared.setdefault(component.stack, {})
-        if component.name == "app":
-            same_node = apps.setdefault(component.stack, {}).get(component.node)
-            if same_node is not None:
-                raise ManifestError(f"stack {component.stack}: app registered twice on node {component.node}, "
-                                    f"in {same_node.source} and {component.source}")
-            apps[component.stack][component.node] = component
+        if component.name in PER_NODE:
+            on_node = per_node.setdefault(component.stack, {}).setdefault(component.node, {})
+            if component.name in on_node:
+                raise ManifestError(f"stack {component.stack}: {component.name} registered twice on node "
+                                    f"{component.node}, in {on_node[component.name].source} and {component.source}")
+            on_node[component.name] = component
             continue
         if component.name in parts:
             raise ManifestError(f"stack {component.stack}: component {component.name} registered twice, "
@@ -298,13 +329,16 @@ def group_stacks(components):
         parts[component.name] = component
     stacks = {}
     for name, parts in shared.items():
-        nodes = apps.get(name, {})
-        if len(nodes) > 1:
-            for node, app in sorted(nodes.items()):
-                stacks[f"{name}@{node}"] = {**parts, "app": app}
+        nodes = per_node.get(name, {})
+        app_nodes = {node: beside for node, beside in nodes.items() if "app" in beside}
+        if len(app_nodes) > 1:
+            for node, beside in sorted(app_nodes.items()):
+                stacks[f"{name}@{node}"] = {**parts, **beside}
         else:
-            stacks[name] = {**parts, **{"app": app for app in nodes.values()}}  # none or the one
-        every = list(parts.values()) + list(nodes.values())
+            stacks[name] = dict(parts)
+            for beside in nodes.values():  # the one app node, and a sidecar wherever it runs
+                stacks[name].update(beside)
+        every = list(parts.values()) + [part for beside in nodes.values() for part in beside.values()]
         kinds = {part.kind for part in every}
         if len(kinds) > 1:
             raise ManifestError(f"stack {name}: its components disagree on its kind: "

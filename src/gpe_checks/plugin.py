@@ -18,6 +18,7 @@ import testinfra
 from .areas import AREAS, DISRUPTIVE, DISRUPTIVE_HELP
 from .deadlock import FailureDiagnosis
 from .facts import Stack
+from .forwards import Forwards
 from .model import REGISTRY_DIR, ManifestError, group_stacks, load_json, read_component, stack_of
 from .report import Report
 
@@ -49,6 +50,12 @@ def pytest_configure(config):
     report = Report()
     config.pluginmanager.register(report, "gpe_checks_report")
     config.pluginmanager.register(FailureDiagnosis(report), "gpe_checks_diagnosis")
+
+
+def pytest_unconfigure(config):
+    forwards = getattr(config, "_gpe_forwards", None)
+    if forwards is not None:
+        forwards.close()
 
 
 def _inventory_hosts(config):
@@ -93,8 +100,10 @@ def discover(config):
         inventory = _inventory_hosts(config)
         if not inventory:
             raise pytest.UsageError("no host to look for stacks on: give --hosts or --ansible-inventory")
+        forwards = config._gpe_forwards = Forwards()
         for host in inventory:
-            found = read_registry(host, directory)
+            # A component in a pod is reached through port-forwards this run opens.
+            found = [forwards.reach(component) for component in read_registry(host, directory)]
             for component in found:
                 hosts[component.node] = host
             components += found
@@ -136,13 +145,42 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("stack", list(stacks.values()), ids=list(stacks), indirect=True, scope="module")
 
 
+# What a stack in Kubernetes pods cannot be checked for, by check module or check, and why.
+NOT_IN_PODS = {
+    "test_10_ports": "a pod's ports are reached through port-forwards; which address the process binds "
+                     "is the pod's own network (make k8s-static checks the ports of the manifests)",
+    "test_17_services": "no systemd unit or sshd: the kubelet runs the containers",
+    "test_68_prometheus_restart": "the kubelet restarts an exited container at once: Prometheus cannot be kept stopped",
+    "test_82_redis_outage": "the kubelet restarts an exited container at once: Redis cannot be kept stopped",
+    "test_85_containers": "Docker's containers, networks and compose file: the pods are Kubernetes's",
+    "test_95_shutdown": "the kubelet restarts an exited container at once: nothing can be seen stopped",
+    "test_99_secrets": "the password is a Secret the kubelet puts in the containers' environment "
+                       "(make k8s-static checks no manifest holds it in clear)",
+    "test_workers_of_one_pid_on_two_nodes_count_apart_under_a_prefix_per_node":
+        "twins need root on the node: a pod's processes are on the cluster's nodes",
+    "test_workers_of_one_pid_on_two_nodes_sum_up_under_one_shared_prefix":
+        "twins need root on the node: a pod's processes are on the cluster's nodes",
+}
+
+
+def _skip_in_pods(items):
+    for item in items:
+        stack = getattr(item, "callspec", None) and item.callspec.params.get("stack")
+        if getattr(stack, "kind", "") != "pods":
+            continue
+        reason = NOT_IN_PODS.get(item.module.__name__.rsplit(".", 1)[-1]) or NOT_IN_PODS.get(item.originalname)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Stop the run with one clear message when the stacks could not be read; give every
-    check a time limit (pytest-timeout's signal method: the hung check fails with its
-    stack and the run goes on)."""
+    """Stop the run with one clear message when the stacks could not be read; leave out
+    what a stack in pods cannot be checked for, saying why; give every check a time limit
+    (pytest-timeout's signal method: the hung check fails with its stack and the run goes on)."""
     error = getattr(config, "_gpe_discovery_error", None)
     if error is not None:
         raise pytest.UsageError(f"gpe_checks: {error}")
+    _skip_in_pods(items)
     if config.getoption("timeout", None) is None and not config.getini("timeout"):
         limit = pytest.mark.timeout(config.getoption("check_time_limit"), method="signal")
         for item in items:

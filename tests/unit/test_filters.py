@@ -136,7 +136,7 @@ def test_apt_mirror(sources, expected):
 
 
 FACTS = {
-    "app": {"uid": 10001, "multiproc_dir": "/opt/app/multiproc", "health": {"port": "metrics", "path": "/metrics"},
+    "app": {"uid": 10001, "multiproc_dir": "/opt/app/multiproc", "venv": "/opt/app/venv", "health": {"port": "metrics", "path": "/metrics"},
             "writable": ["/tmp"]},
     "sidecar": {"uid": 10002, "health": {"command": ["health"]}, "writable": []},
     "redis": {"uid": 10003, "port": 6379, "health": {"command": ["redis-cli", "ping"]}},
@@ -162,6 +162,12 @@ def test_stack_containers_with_redis_storage():
     assert "pw" not in " ".join(redis["command"]) and redis["env"]["REDIS_PASSWORD"] == "pw"
     assert (app["user"], app["health"], app["writable"]) == (10001, {"port": "metrics", "path": "/metrics"}, ["/tmp"])
     assert containers["prometheus"]["writable"] == ["/var/lib/prometheus/data"]
+    # The app's manifest section, as every container target registers it.
+    section = app["manifest"]
+    assert (section["workers"], section["venv"], section["config_style"]) == (2, "/opt/app/venv", "environment")
+    assert section["environment_keys"] == sorted(app["env"])
+    assert section["redis"] == {"host": "redis", "port": 6379, "db": 0, "password": "pw", "key_prefix": "gpe",
+                                "ttl_seconds": 300, "ttl_disabled": False}
 
 
 def test_stack_containers_with_file_storage_share_the_multiprocess_directory():
@@ -177,3 +183,11 @@ def test_stack_containers_with_file_storage_share_the_multiprocess_directory():
 def test_stack_containers_names_what_is_missing():
     with pytest.raises(AnsibleFilterError, match="stack_containers: incomplete.*'workers'"):
         stack_filters.stack_containers({k: v for k, v in STACK.items() if k != "workers"}, FACTS)
+
+
+def test_registration_file_is_one_per_pod():
+    assert stack_filters.registration_file({"component": "redis", "node": "infra", "kind": "host"}) == "redis.json"
+    pod = {"component": "app", "kind": "pods", "node": "app-x7k2p"}
+    assert stack_filters.registration_file(pod) == "app@app-x7k2p.json"
+    with pytest.raises(AnsibleFilterError, match="not a component manifest"):
+        stack_filters.registration_file("app")

@@ -196,6 +196,20 @@ def stack_containers(stack, facts):
              "volumes": [{"name": "grafana-provisioning", "path": "/etc/grafana/provisioning", "read_only": True},
                          {"name": "grafana-dashboards", "path": "/var/lib/grafana/dashboards", "read_only": True}]},
         ]
+        # The app's section of its component manifest (schema v1: app), but the packages,
+        # which the images manifest knows.
+        app_section = {
+            "workers": int(stack["workers"]), "worker_class": str(stack["worker_class"]),
+            "threads": int(stack["threads"]), "graceful_timeout": int(stack["graceful_timeout"]), "pidfile": "",
+            "venv": facts["app"]["venv"], "storage": stack["storage"], "multiproc_dir": facts["app"]["multiproc_dir"],
+            "config_style": "environment", "yaml_file": "", "environment_keys": sorted(app_env),
+            "environment_overrides": {},
+            "redis": {"host": str(stack.get("redis_host", "")), "port": int(facts["redis"]["port"]), "db": 0,
+                      "password": password, "key_prefix": str(stack.get("redis_key_prefix", "")),
+                      "ttl_seconds": int(stack.get("redis_ttl_seconds", 0)),
+                      "ttl_disabled": bool(stack.get("redis_ttl_disabled", False))},
+        }
+        containers[1]["manifest"] = app_section
         described = {name: facts[name] for name in ("redis", "app", "sidecar", "prometheus")}
     except (KeyError, TypeError, ValueError) as error:
         raise AnsibleFilterError(f"stack_containers: incomplete stack or image facts: {error!r}")
@@ -206,9 +220,21 @@ def stack_containers(stack, facts):
     return [container for container in containers if container.pop("enabled")]
 
 
+def registration_file(registration):
+    """The file name of a component manifest in its stack's registry: <component>.json, or
+    for a component of a pod (kind pods: one manifest per pod) <component>@<node>.json."""
+    try:
+        component = registration["component"]
+        node = registration["node"] if registration.get("kind") == "pods" else ""
+    except (KeyError, TypeError):
+        raise AnsibleFilterError(f"registration_file: not a component manifest: {registration!r:.200}")
+    return f"{component}@{node}.json" if node else f"{component}.json"
+
+
 class FilterModule:
     def filters(self):
         return {"apt_mirror": apt_mirror, "package_install": package_install, "package_origin": package_origin,
-                "package_source": package_source, "reach_host": reach_host, "scrape_targets": scrape_targets,
+                "package_source": package_source, "reach_host": reach_host, "registration_file": registration_file,
+                "scrape_targets": scrape_targets,
                 "stack_containers": stack_containers,
                 "url_host": url_host}
