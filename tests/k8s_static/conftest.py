@@ -3,6 +3,7 @@
 """The manifests of the static tier, rendered once by tools/k8s_manifests.yml."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,11 @@ import yaml
 from gpe_checks import manifests
 
 ROOT = Path(__file__).resolve().parents[2]
-# The Kubernetes version the schemas are taken from: the kubectl client of these machines.
-KUBERNETES_VERSION = "1.32.0"
+# The Kubernetes version the schemas are taken from: the minor release of the Kind node
+# image kind_cluster pins (kubernetes-validate ships one schema set per minor release).
+KIND_DEFAULTS = ROOT / "collections/ansible_collections/gunicorn_prometheus/stack/roles/kind_cluster/defaults/main.yml"
+KUBERNETES_VERSION = "{}.{}.0".format(*re.search(
+    r"kindest/node:v(\d+)\.(\d+)\.", yaml.safe_load(KIND_DEFAULTS.read_text())["kind_cluster_node_image"]).groups())
 CASES = ["sidecar-redis-kubernetes", "sidecar-file-kubernetes", "daemonset-redis-kubernetes",
          "daemonset-file-kubernetes", "sidecar-redis-dns", "daemonset-redis-dns"]
 SCRAPE_JOBS = {"gunicorn": "metrics", "gunicorn-sidecar": "sidecar-metrics"}

@@ -17,7 +17,7 @@ def _used_collections():
     """Collections named by the FQCN modules of the roles, playbooks and scenarios."""
     texts = [p.read_text() for folder in (COLLECTION / "roles", ROOT / "playbooks", ROOT / "molecule")
              for p in folder.rglob("*.yml")]
-    found = {m.group(1) for text in texts for m in re.finditer(r"\b([a-z_]+\.[a-z_]+)\.[a-z_]+:", text)}
+    found = {m.group(1) for text in texts for m in re.finditer(r"\b([a-z_]+\.[a-z_]+)\.[a-z0-9_]+:", text)}
     return {name for name in found if name.split(".")[0] in ("community", "ansible", "kubernetes")
             and name not in ("ansible.builtin",)}
 
