@@ -73,11 +73,16 @@ def selector_problems(documents):
 
 
 def container_problems(documents):
-    """Every container: a tagged image (not :latest), pulled only if not present, both probes,
-    requests and limits, non-root without privilege escalation or capabilities, a read-only
-    root filesystem."""
+    """Every pod without service links in its environment; every container: a tagged image
+    (not :latest), pulled only if not present, both probes, requests and limits, non-root
+    without privilege escalation or capabilities, a read-only root filesystem, the Redis
+    password from a Secret."""
     problems = []
     for workload, _, spec in pod_templates(documents):
+        if spec.get("enableServiceLinks") is not False:
+            # A Service named redis would set REDIS_PORT=tcp://<address>:6379 in every
+            # container, where the exporter reads a port number.
+            problems.append(f"{workload}: service links are on (enableServiceLinks)")
         pod_security = spec.get("securityContext", {})
         for container in spec["containers"] + spec.get("initContainers", []):
             where = f"{workload} container {container['name']}"
@@ -115,7 +120,8 @@ def env_of(container):
 
 
 def storage_problems(documents, storage):
-    """Redis storage: every container that writes or reads Redis keys has a key prefix of its
+    """Every multiprocess directory is on an emptyDir (the root filesystem is read-only).
+    Redis storage: every container that writes or reads Redis keys has a key prefix of its
     own pod (it names $(POD_NAME), the pod's name from the downward API, defined before it).
     File storage: the app and the sidecar share the multiprocess directory on one emptyDir."""
     problems = []
@@ -134,7 +140,7 @@ def storage_problems(documents, storage):
                     problems.append(f"{where}: key prefix {prefix!r} is not the pod's own "
                                     f"(POD_NAME from {pod_name!r})")
             directory = env.get("PROMETHEUS_MULTIPROC_DIR", {}).get("value")
-            if storage == "file" and directory:
+            if directory:
                 mount = [m for m in container.get("volumeMounts", []) if m["mountPath"] == directory]
                 if not mount or "emptyDir" not in volumes.get(mount[0]["name"], {}):
                     problems.append(f"{where}: multiprocess directory {directory} is not on an emptyDir")

@@ -78,11 +78,24 @@ def test_container_rules(sidecar_redis, change, problem):
     assert len(problems) == 1 and problem in problems[0], problems
 
 
+def test_service_links_in_the_environment(sidecar_redis):
+    problems = manifests.container_problems(broken(sidecar_redis, lambda docs: app_pod(docs).pop("enableServiceLinks")))
+    assert problems == ["Deployment/app: service links are on (enableServiceLinks)"]
+
+
 def test_a_key_prefix_shared_by_every_pod(sidecar_redis):
     def change(docs):
         next(e for e in app_pod(docs)["containers"][1]["env"] if e["name"] == "REDIS_KEY_PREFIX")["value"] = "gpe"
     problems = manifests.storage_problems(broken(sidecar_redis, change), "redis")
     assert len(problems) == 1 and "container sidecar: key prefix 'gpe' is not the pod's own" in problems[0]
+
+
+def test_a_multiprocess_directory_on_the_read_only_root(sidecar_redis):
+    def change(docs):
+        app = app_pod(docs)["containers"][0]
+        app["volumeMounts"] = [m for m in app["volumeMounts"] if m["mountPath"] != "/opt/app/multiproc"]
+    problems = manifests.storage_problems(broken(sidecar_redis, change), "redis")
+    assert problems == ["Deployment/app container app: multiprocess directory /opt/app/multiproc is not on an emptyDir"]
 
 
 def test_a_multiprocess_directory_the_sidecar_does_not_share(rendered):

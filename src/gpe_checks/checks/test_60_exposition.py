@@ -37,9 +37,9 @@ def test_every_metric_family_is_declared_with_its_type(stack, record):
 
 
 def _promtool(stack, text):
-    """promtool where the stack's Prometheus is: on its node, or in its container."""
+    """promtool where the stack's Prometheus is: on its node, or in its container or pod."""
     place = stack.place(stack.prometheus) if stack.prometheus else Place(stack.host)
-    if not place.container and not place.host.exists("promtool"):
+    if not place.isolated and not place.host.exists("promtool"):
         pytest.skip(f"promtool is not installed on {place.host.backend.get_hostname()} (it comes with Prometheus)")
     return place.host.run(f"printf %s {shlex.quote(text)} | {place.command('promtool check metrics')}")
 
