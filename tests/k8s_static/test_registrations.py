@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,6 +62,7 @@ def test_every_registration_is_a_valid_manifest_of_a_pod(registrations):
     assert app.pod.node == "gpe-worker2" and app.pod.container == "app" and app.kind == "pods"
     # Each pod writes under its own prefix, its name put in.
     assert app.redis.key_prefix == "gpe-app-1x7k2p"
+    assert (app.exporter_package, app.gunicorn_package) == ("gunicorn-prometheus-exporter==0.2.4", "gunicorn==23.0.0")
     assert app.endpoints["metrics"].forward_url == "http://127.0.0.1:{port}/metrics"
     prometheus = next(c for c in components if c.name == "prometheus")
     assert prometheus.jobs == {"gunicorn": ["10.244.0.12:9093", "10.244.0.13:9093"],
@@ -90,7 +92,7 @@ if port == "6379":
     print("error: unable to forward port because pod is not running", flush=True)
     sys.exit(1)
 print(f"Forwarding from 127.0.0.1:4{{port}} -> {{port}}", flush=True)
-time.sleep(60)
+time.sleep(60)  # forwards like kubectl until the checks stop it; gone within a minute whatever happens
 """
 
 
@@ -109,3 +111,29 @@ def test_the_checks_reach_a_pod_through_their_own_port_forwards(registrations, t
         forwards.reach(redis)
     forwards.close()
     assert all(p.poll() is not None for p in running) and forwards.processes == []
+
+
+class _Item:
+    """What _skip_in_pods reads of a collected check."""
+
+    def __init__(self, module, name, kind):
+        self.module = SimpleNamespace(__name__=f"gpe_checks.checks.{module}")
+        self.originalname = name
+        self.callspec = SimpleNamespace(params={"stack": SimpleNamespace(kind=kind)})
+        self.markers = []
+
+    def add_marker(self, marker):
+        self.markers.append(marker)
+
+
+def test_what_cannot_apply_in_pods_is_skipped_saying_why():
+    from gpe_checks import plugin
+
+    items = [_Item("test_95_shutdown", "test_in_flight_request_completes", "pods"),
+             _Item("test_88_fleet", "test_workers_of_one_pid_on_two_nodes_sum_up_under_one_shared_prefix", "pods"),
+             _Item("test_88_fleet", "test_each_node_counts_exactly_the_requests_it_served", "pods"),
+             _Item("test_95_shutdown", "test_in_flight_request_completes", "containers")]
+    plugin._skip_in_pods(items)
+    reasons = [[m.kwargs["reason"] for m in item.markers] for item in items]
+    assert reasons == [["the kubelet restarts an exited container at once: nothing can be seen stopped"],
+                       ["twins need root on the node: a pod's processes are on the cluster's nodes"], [], []]

@@ -149,8 +149,13 @@ STACK = {"storage": "redis", "sidecar": True, "grafana": False, "ports": {"app":
          "redis_ttl_disabled": False}
 
 
+PACKAGES = {"app": {"venv": "/opt/app/venv", "under_test": {
+    "exporter": {"distribution": "gunicorn-prometheus-exporter", "spec": "gunicorn-prometheus-exporter==0.2.4"},
+    "gunicorn": {"distribution": "gunicorn", "spec": "gunicorn==23.0.0"}}}}
+
+
 def test_stack_containers_with_redis_storage():
-    containers = {c["component"]: c for c in stack_filters.stack_containers(STACK, FACTS)}
+    containers = {c["component"]: c for c in stack_filters.stack_containers(STACK, FACTS, PACKAGES)}
     assert list(containers) == ["redis", "app", "sidecar", "prometheus"]
     app, sidecar, redis = containers["app"], containers["sidecar"], containers["redis"]
     assert app["ports"] == {"http": 8088, "metrics": 9093}
@@ -166,6 +171,7 @@ def test_stack_containers_with_redis_storage():
     section = app["manifest"]
     assert (section["workers"], section["venv"], section["config_style"]) == (2, "/opt/app/venv", "environment")
     assert section["environment_keys"] == sorted(app["env"])
+    assert section["packages"] == {"exporter": "gunicorn-prometheus-exporter==0.2.4", "gunicorn": "gunicorn==23.0.0"}
     assert section["redis"] == {"host": "redis", "port": 6379, "db": 0, "password": "pw", "key_prefix": "gpe",
                                 "ttl_seconds": 300, "ttl_disabled": False}
 

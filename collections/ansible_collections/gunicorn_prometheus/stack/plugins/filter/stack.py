@@ -143,7 +143,7 @@ def _text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def stack_containers(stack, facts):
+def stack_containers(stack, facts, packages=None):
     """The containers of one stack of the container targets (Docker, Kubernetes), whatever
     runs them: each component's image key, command, environment, ports by name (as the
     container listens), volumes by name (mounted at a path, maybe read-only), user, health
@@ -152,7 +152,8 @@ def stack_containers(stack, facts):
     stack: storage (redis | file), sidecar, grafana, ports (app, metrics, sidecar: where the
     app and the sidecar listen in their containers), workers, worker_class, threads,
     graceful_timeout, and for Redis storage redis_host, redis_password, redis_key_prefix,
-    redis_ttl_seconds, redis_ttl_disabled. facts: what the images are (images.json)."""
+    redis_ttl_seconds, redis_ttl_disabled. facts: what the images are, packages: what they
+    hold (images.json; the app's manifest section names its packages under test from it)."""
     try:
         redis = stack["storage"] == "redis"
         ports = {name: int(stack["ports"][name]) for name in ("app", "metrics", "sidecar")}
@@ -196,8 +197,7 @@ def stack_containers(stack, facts):
              "volumes": [{"name": "grafana-provisioning", "path": "/etc/grafana/provisioning", "read_only": True},
                          {"name": "grafana-dashboards", "path": "/var/lib/grafana/dashboards", "read_only": True}]},
         ]
-        # The app's section of its component manifest (schema v1: app), but the packages,
-        # which the images manifest knows.
+        # The app's section of its component manifest (schema v1: app).
         app_section = {
             "workers": int(stack["workers"]), "worker_class": str(stack["worker_class"]),
             "threads": int(stack["threads"]), "graceful_timeout": int(stack["graceful_timeout"]), "pidfile": "",
@@ -209,6 +209,8 @@ def stack_containers(stack, facts):
                       "ttl_seconds": int(stack.get("redis_ttl_seconds", 0)),
                       "ttl_disabled": bool(stack.get("redis_ttl_disabled", False))},
         }
+        if packages:
+            app_section["packages"] = {name: record["spec"] for name, record in packages["app"]["under_test"].items()}
         containers[1]["manifest"] = app_section
         described = {name: facts[name] for name in ("redis", "app", "sidecar", "prometheus")}
     except (KeyError, TypeError, ValueError) as error:
