@@ -22,7 +22,7 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify vms timings test unit lint sanity changelog workflows k8s-static molecule checks-venv installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify vms timings bench bench-smoke test unit lint sanity changelog workflows k8s-static molecule checks-venv installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
@@ -32,11 +32,12 @@ help:
 	@echo "                                               deploy to your VMs over SSH and verify; ROLL: then roll that"
 	@echo "                                               exporter over the app nodes behind the balancer"
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
+	@echo "make bench [BENCH_ARGS=\"-e benchmark_rounds=9\"]   the exporter's overhead and scrape cost here: reports/bench/"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make installed-check                           scenario default, verified by the check library installed with pip"
 	@echo "make k8s-static                                the Kubernetes manifests of both patterns and storages, checked without a cluster"
-	@echo "make test                                      unit, lint, sanity, changelog, workflows, k8s-static, every scenario"
+	@echo "make test                                      unit, lint, sanity, changelog, workflows, k8s-static, bench-smoke, every scenario"
 	@echo "make unit | make lint | make sanity | make changelog | make workflows | make clean"
 
 # What the virtualenv and the checks need from the system, installed with apt when missing
@@ -165,6 +166,21 @@ RUNS ?= 3
 timings: venv
 	python tools/timings.py --runs $(RUNS) $(TIMING_SCENARIOS)
 
+# What the exporter costs a Gunicorn app on this host (playbooks/benchmark.yml): throughput
+# and latency against plain Gunicorn, both storages, interleaved rounds; the cost of a scrape
+# as live workers grow and as ended workers accumulate. Reports in reports/bench/ (bench.md,
+# CSV, PNG). BENCH_ARGS: more ansible-playbook arguments, e.g. -e benchmark_rounds=9.
+BENCH_ARGS ?=
+bench: venv
+	ansible-playbook playbooks/benchmark.yml -e benchmark_reports=$(REPORTS)/bench $(BENCH_ARGS)
+
+# The same playbook at its smallest (two short rounds, two points per scrape series): that
+# `make bench` runs, measures and reports, in about a minute.
+bench-smoke: venv
+	ansible-playbook playbooks/benchmark.yml -e benchmark_reports=$(REPORTS)/bench-smoke -e benchmark_rounds=2 \
+	  -e benchmark_seconds=1 -e benchmark_warmup_seconds=1 -e benchmark_scrapes=3 \
+	  -e '{"benchmark_live_workers": [1, 2], "benchmark_restarts": [0, 20]}'
+
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
 compose-files: venv
 	ansible-playbook tools/compose_files.yml
@@ -173,7 +189,7 @@ compose-files: venv
 docker-host: venv
 	ansible-playbook playbooks/docker.yml
 
-test: unit lint sanity changelog workflows k8s-static molecule
+test: unit lint sanity changelog workflows k8s-static bench-smoke molecule
 
 clean:
 	rm -rf $(VENV) $(REPORTS)

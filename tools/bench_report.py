@@ -8,9 +8,13 @@ The benchmark interleaves its variants round by round, so a ratio compares two r
 moments apart on the same machine; the spread of the ratios over the rounds is what a
 difference must exceed to count."""
 
+import argparse
 import csv
+import json
 import re
 import statistics
+import sys
+from pathlib import Path
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
@@ -92,13 +96,24 @@ def markdown(summary, baseline, machine, rounds):
     to the baseline of the same round; the machine and versions in the header."""
     lines = [f"Machine: {', '.join(f'{k} {v}' for k, v in machine.items())}. {rounds} rounds, variants "
              f"interleaved; median (min-max); ratios to `{baseline}` of the same round.", "",
-             "| variant | requests/s | p50 ms | p99 ms | requests/s ratio | p50 ratio | p99 ratio |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| variant | requests/s | p50 ms | p99 ms | requests/s ratio | p50 ratio | p99 ratio | requests/s against the baseline |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for variant, values in summary.items():
         lines.append(f"| {variant} | {_cell(values['rps'], 0)} | {_cell(values['p50_ms'], 2)} | "
                      f"{_cell(values['p99_ms'], 2)} | {_cell(values['rps_ratio'], 3)} | "
-                     f"{_cell(values['p50_ms_ratio'], 3)} | {_cell(values['p99_ms_ratio'], 3)} |")
+                     f"{_cell(values['p50_ms_ratio'], 3)} | {_cell(values['p99_ms_ratio'], 3)} | "
+                     f"{'' if variant == baseline else verdict(values['rps_ratio'])} |")
     return "\n".join(lines) + "\n"
+
+
+def verdict(ratio):
+    """Whether a difference exceeds what the rounds themselves spread over."""
+    low, _, high = ratio
+    if high < 1:
+        return "lower in every round"
+    if low > 1:
+        return "higher in every round"
+    return "within the rounds' spread"
 
 
 def plot(path, summary, metric, label):
@@ -117,3 +132,119 @@ def plot(path, summary, metric, label):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
+
+
+def plot_lines(path, points, x, label, xlabel):
+    """Scrape time (median, min-max as error bars) against x, one line per storage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 3.5))
+    for storage in sorted({p["storage"] for p in points}):
+        mine = sorted((p for p in points if p["storage"] == storage), key=lambda p: p[x])
+        xs = [p[x] for p in mine]
+        low, middle, high = zip(*(spread(s * 1e3 for s in p["seconds"]) for p in mine))
+        axes.errorbar(xs, middle, yerr=[[m - lo for m, lo in zip(middle, low)], [hi - m for m, hi in zip(middle, high)]],
+                      marker="o", capsize=4, label=f"{storage} storage")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(label)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+VARIANTS = ("baseline", "exporter-file", "exporter-redis")
+BASELINE = VARIANTS[0]
+
+
+def _storage_cells(state):
+    if "redis_keys" in state:
+        return f"{state['redis_keys']:g} keys, {state['redis_used_memory_bytes'] / 2**20:.1f} MiB used"
+    return f"{state['multiproc_files']:g} files, {state['multiproc_bytes'] / 2**20:.1f} MiB"
+
+
+def _scrape_row(point, first):
+    low, middle, high = spread(s * 1e3 for s in point["seconds"])
+    return (f"| {point['storage']} | {point[first]} | {middle:.1f} ({low:.1f}-{high:.1f}) | {point['bytes']} | "
+            f"{point['samples']} | {point['worker_series']} | {_storage_cells(point)} |")
+
+
+def report(results, out):
+    """Every table and plot from the raw results; returns (markdown, failures)."""
+    failures = [f"{what} {number}: {entry['error']}" for what in ("overhead", "scrape_live", "scrape_dead")
+                for number, entry in enumerate(results[what], 1) if "error" in entry]
+    settings = results["settings"]
+    parts = [f"# Exporter overhead and scrape cost\n\nSame test app, {settings['workers']} sync workers; wrk "
+             f"{settings['threads']} threads, {settings['connections']} connections, {settings['seconds']} s per run "
+             f"on loopback.\n"]
+    overhead = [entry for entry in results["overhead"] if "error" not in entry]
+    if overhead:
+        rounds = [{variant: parse_wrk(entry["wrk"][variant]) for variant in VARIANTS} for entry in overhead]
+        summary = summarize(rounds, BASELINE)
+        write_csv(out / "overhead.csv", rounds)
+        plot(out / "overhead_rps.png", summary, "rps", "requests/s")
+        plot(out / "overhead_p99.png", summary, "p99_ms", "p99 latency (ms)")
+        parts.append(markdown(summary, BASELINE, results["machine"], len(rounds)))
+        errors = sum(r[v]["errors"] for r in rounds for v in VARIANTS)
+        parts.append(f"wrk errors (non-2xx answers and socket errors) over every run: {errors}.\n")
+        storage = ["| variant | after each round's traffic (median) | Redis commands per request (median) |",
+                   "| --- | --- | --- |"]
+        for variant in VARIANTS[1:]:
+            states = [entry["storage"][variant] for entry in overhead]
+            middle = {key: statistics.median(s[key] for s in states) for key in states[0]}
+            per_request = statistics.median(e["storage"][variant]["redis_commands"] / r[variant]["requests"]
+                                            for e, r in zip(overhead, rounds))
+            storage.append(f"| {variant} | {_storage_cells(middle)} | {per_request:.1f} |")
+        parts.append("\n".join(storage) + "\n")
+    header = "| storage | {} | scrape ms, median (min-max) | bytes | samples | worker series | storage |\n" + \
+             "| --- | --- | --- | --- | --- | --- | --- |"
+    live = [p for p in results["scrape_live"] if "error" not in p]
+    dead = [p for p in results["scrape_dead"] if "error" not in p]
+    with open(out / "scrape.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["series", "storage", "workers", "ended_workers", "hung", "scrape_ms_median", "scrape_ms_min",
+                         "scrape_ms_max", "bytes", "samples", "worker_series", "redis_keys", "redis_used_memory_bytes",
+                         "multiproc_files", "multiproc_bytes"])
+        for series, points in (("live", live), ("ended", dead)):
+            for p in points:
+                low, middle, high = spread(s * 1e3 for s in p["seconds"])
+                writer.writerow([series, p["storage"], p.get("workers", 1), p.get("restarts", 0), p.get("hung", 0),
+                                 round(middle, 3), round(low, 3), round(high, 3), p["bytes"], p["samples"],
+                                 p["worker_series"], p.get("redis_keys", ""), p.get("redis_used_memory_bytes", ""),
+                                 p.get("multiproc_files", ""), p.get("multiproc_bytes", "")])
+    if live:
+        plot_lines(out / "scrape_live.png", live, "workers", "scrape time (ms)", "live workers")
+        parts.append(f"## One scrape of /metrics as live workers grow\n\n{header.format('live workers')}\n"
+                     + "\n".join(_scrape_row(p, "workers") for p in live) + "\n")
+    if dead:
+        plot_lines(out / "scrape_dead.png", dead, "restarts", "scrape time (ms)", "workers ended (max_requests)")
+        rows = "\n".join(_scrape_row(p, "restarts") for p in dead)
+        ended = [p for p in dead if p["restarts"]]
+        took = ", ".join(f"{p['storage']} {p['restarts']}: {p['restart_seconds']:.1f} s" for p in ended)
+        hung = ", ".join(f"{p['storage']} {p['restarts']}: {p['hung']}" for p in ended)
+        parts.append(f"## One scrape of /metrics as ended workers accumulate (one live worker, max_requests=1)\n\n"
+                     f"{header.format('ended workers')}\n{rows}\n\nEnding them took {took or 'no time'}. New workers "
+                     f"that hung at their first request until Gunicorn's timeout killed them: {hung or 'none measured'}.\n")
+    if failures:
+        parts.append("## Measurements that failed\n\n" + "\n".join(f"- {f}" for f in failures) + "\n")
+    text = "\n".join(parts)
+    (out / "bench.md").write_text(text)
+    return text, failures
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Tables and plots of the overhead benchmark's raw results.")
+    parser.add_argument("results", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    text, failures = report(json.loads(args.results.read_text()), args.out)
+    print(text)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
 """The overhead benchmark's arithmetic and reports (tools/bench_report.py), on wrk's own output."""
 
 import csv
+import json
 import importlib.util
 from pathlib import Path
 
@@ -84,3 +85,59 @@ def test_reports(tmp_path):
     assert "| file | 800 (770-810) | 2.50 (2.40-2.70) | 5.00 (4.80-5.40) | 0.800 (0.700-0.900) |" in table
     bench.plot(tmp_path / "rps.png", summary, "rps", "requests/s")
     assert (tmp_path / "rps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _wrk(rps):
+    return WRK.replace("Requests/sec:    171.29", f"Requests/sec:    {rps}")
+
+
+def _point(storage, key, value, seconds):
+    state = ({"redis_keys": 30 * value + 30, "redis_used_memory_bytes": 2**20, "pids": value + 1} if storage == "redis"
+             else {"multiproc_files": 3 * value + 3, "multiproc_bytes": 2**21, "pids": value + 1})
+    return {"storage": storage, key: value, "hung": 0, "restart_seconds": 1.0, "seconds": seconds, "bytes": 4000 + value,
+            "samples": 16 * value, "worker_series": value, **state}
+
+
+def _results(dead_error=None):
+    storage = {"exporter-file": {"multiproc_files": 6, "multiproc_bytes": 2**22, "pids": 2, "redis_commands": 0},
+               "exporter-redis": {"redis_keys": 80, "redis_used_memory_bytes": 2**20, "pids": 2, "redis_commands": 17150}}
+    overhead = [{"round": n, "order": [], "storage": storage,
+                 "wrk": {"baseline": _wrk(1000 + n), "exporter-file": _wrk(500 + n), "exporter-redis": _wrk(100 + n)}}
+                for n in (1, 2, 3)]
+    dead = [_point("file", "restarts", 0, [0.002, 0.003]), _point("redis", "restarts", 100, [0.05, 0.07])]
+    if dead_error:
+        dead.append({"error": dead_error})
+    return {"settings": {"rounds": 3, "seconds": 10, "threads": 2, "connections": 8, "workers": 2},
+            "machine": {"cores": 2, "python": "3.11.2"}, "overhead": overhead,
+            "scrape_live": [_point("file", "workers", 1, [0.001, 0.002, 0.004]), _point("redis", "workers", 2, [0.01])],
+            "scrape_dead": dead}
+
+
+def test_the_report_holds_every_table_and_plot(tmp_path):
+    text, failures = bench.report(_results(), tmp_path)
+    assert failures == []
+    assert "| exporter-file | 502 (501-503) | 23.18 (23.18-23.18) | 46.26 (46.26-46.26) | 0.501 (0.500-0.501) |" in text
+    assert "lower in every round" in text and "Machine: cores 2, python 3.11.2. 3 rounds" in text
+    assert "| exporter-file | 6 files, 4.0 MiB | 0.0 |" in text
+    assert "| exporter-redis | 80 keys, 1.0 MiB used | 50.0 |" in text  # 17,150 commands, wrk's 343 requests
+    assert "| file | 1 | 2.0 (1.0-4.0) | 4001 | 16 | 1 | 6 files, 2.0 MiB |" in text
+    assert "| redis | 100 | 60.0 (50.0-70.0) | 4100 | 1600 | 100 | 3030 keys, 1.0 MiB used |" in text
+    assert (tmp_path / "bench.md").read_text() == text
+    for png in ("overhead_rps", "overhead_p99", "scrape_live", "scrape_dead"):
+        assert (tmp_path / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((tmp_path / "scrape.csv").open()))
+    assert [(r["series"], r["storage"], r["workers"], r["ended_workers"]) for r in rows] == [
+        ("live", "file", "1", "0"), ("live", "redis", "2", "0"), ("ended", "file", "1", "0"), ("ended", "redis", "1", "100")]
+
+
+def test_a_failed_measurement_is_in_the_report_and_the_exit_code(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_results(dead_error="the master no longer replaces its workers")))
+    assert bench.main([str(results), str(tmp_path / "out")]) == 1
+    assert "- scrape_dead 3: the master no longer replaces its workers" in (tmp_path / "out/bench.md").read_text()
+
+
+def test_a_difference_counts_only_beyond_the_spread():
+    assert bench.verdict((0.4, 0.5, 0.9)) == "lower in every round"
+    assert bench.verdict((1.1, 1.2, 1.3)) == "higher in every round"
+    assert bench.verdict((0.9, 1.0, 1.1)) == "within the rounds' spread"
