@@ -22,7 +22,7 @@ ifneq ($(wildcard $(SYSTEM_CA)),)
 export PIP_CERT ?= $(SYSTEM_CA)
 endif
 
-.PHONY: help system-packages venv e2e verify vms timings bench bench-smoke test unit lint sanity changelog workflows k8s-static molecule checks-venv installed-check docker-host compose-files clean
+.PHONY: help system-packages venv e2e verify vms timings bench bench-smoke matrix matrix-clean test unit lint sanity changelog workflows k8s-static molecule checks-venv installed-check docker-host compose-files clean
 
 help:
 	@echo "make e2e [SCENARIO=default|sidecar|compose|standalone|images|redis|yaml_config|thread|gevent|eventlet|docker_host|multinode]"
@@ -33,6 +33,7 @@ help:
 	@echo "                                               exporter over the app nodes behind the balancer"
 	@echo "make timings [TIMING_SCENARIOS=\"default redis\"] [RUNS=3]  each step of those scenarios timed, median of RUNS"
 	@echo "make bench [BENCH_ARGS=\"-e benchmark_rounds=9\"]   the exporter's overhead and scrape cost here: reports/bench/"
+	@echo "make matrix [MATRIX_ARGS=\"--gunicorns 23.0.0 latest\"]  exporter x Gunicorn x worker x storage: reports/matrix/"
 	@echo "make docker-host                               install and start a Docker engine here"
 	@echo "make compose-files                             render fixtures/compose/ from the docker_stack role"
 	@echo "make installed-check                           scenario default, verified by the check library installed with pip"
@@ -180,6 +181,18 @@ bench-smoke: venv
 	ansible-playbook playbooks/benchmark.yml -e benchmark_reports=$(REPORTS)/bench-smoke -e benchmark_rounds=2 \
 	  -e benchmark_seconds=1 -e benchmark_warmup_seconds=1 -e benchmark_scrapes=3 \
 	  -e '{"benchmark_live_workers": [1, 2], "benchmark_restarts": [0, 20]}'
+
+# The compatibility matrix (tools/matrix.py): the host scenario's checks that need no
+# Prometheus and no load tool, on one stack per cell of exporter x Gunicorn x worker class x
+# storage, deployed by playbooks/matrix.yml and removed after. reports/matrix/matrix.md and
+# junit.xml. MATRIX_ARGS, e.g. --gunicorns 23.0.0 latest --workers sync gevent --jobs 4.
+MATRIX_ARGS ?=
+matrix: venv
+	python tools/matrix.py --reports $(REPORTS)/matrix $(MATRIX_ARGS)
+
+# Removes the virtualenvs the matrix's cells share (kept between runs).
+matrix-clean:
+	rm -rf /var/cache/gpe-matrix
 
 # Renders fixtures/compose/ from the docker_stack role (a unit test checks they are current).
 compose-files: venv
