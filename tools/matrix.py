@@ -315,4 +315,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the cells were removed on the way out (unless --keep)
+        print("== matrix: interrupted", file=sys.stderr)
+        sys.exit(130)
