@@ -118,6 +118,7 @@ class Bench:
         self.python = Path(sys.executable)
         self.redis_port = args.port_base
         self.booted = set()  # the workers of the last start
+        self.findings = []  # what went wrong around a measurement that was still made
 
     def ports(self, variant):
         index = VARIANTS.index(variant)
@@ -192,7 +193,9 @@ class Bench:
             stopped = _stop(process, variant)
             log.close()
             if not stopped:
-                raise MeasureError(f"{variant}'s master ignored SIGTERM for {STOP_SECONDS} s. {describe()}")
+                # What was measured stands; the report lists what was seen.
+                self.findings.append(f"{variant}'s master (pid {process.pid}) ignored SIGTERM for {STOP_SECONDS} s and "
+                                     f"was killed. {describe()}")
 
     def wrk(self, port, seconds, connections=None):
         argv = [self.args.wrk, "-t", str(self.args.threads), "-c", str(connections or self.args.connections), "-d", f"{seconds}s",
@@ -354,6 +357,8 @@ def main(argv=None):
             result = scrape_dead(bench, args.storage, args.restarts)
     except MeasureError as error:
         result = {"error": str(error)}
+    if bench.findings:
+        result["findings"] = bench.findings
     print(json.dumps(result))
     return 0
 

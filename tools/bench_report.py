@@ -228,6 +228,10 @@ def report(results, out):
         parts.append(f"## One scrape of /metrics as ended workers accumulate (one live worker, max_requests=1)\n\n"
                      f"{header.format('ended workers')}\n{rows}\n\nEnding them took {took or 'no time'}. New workers "
                      f"that hung at their first request until Gunicorn's timeout killed them: {hung or 'none measured'}.\n")
+    seen = [f"{what} {number}: {finding}" for what in ("overhead", "scrape_live", "scrape_dead")
+            for number, entry in enumerate(results[what], 1) for finding in entry.get("findings", [])]
+    if seen:
+        parts.append("## Seen while measuring (the measurements stand)\n\n" + "\n".join(f"- {f}" for f in seen) + "\n")
     if failures:
         parts.append("## Measurements that failed\n\n" + "\n".join(f"- {f}" for f in failures) + "\n")
     text = "\n".join(parts)

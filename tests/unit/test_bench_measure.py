@@ -103,3 +103,15 @@ def test_a_measurement_that_cannot_be_made_is_reported(tmp_path, capsys):
     assert measure.main(["scrape-dead", "--app-dir", str(tmp_path), "--work-dir", str(tmp_path / "work"),
                          "--redis-server", "false", "--port-base", "18950"]) == 0
     assert json.loads(capsys.readouterr().out) == {"error": "redis-server exited 1: "}
+
+
+def test_a_master_that_ignores_sigterm_is_killed_and_reported(tmp_path):
+    ignoring = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                 "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert ignoring.stdout.readline() == "ready\n"
+    measure.STOP_SECONDS, saved = 0.5, measure.STOP_SECONDS
+    try:
+        assert measure._stop(ignoring, "stand-in master") is False
+    finally:
+        measure.STOP_SECONDS = saved
+    assert ignoring.returncode == -9

@@ -141,3 +141,12 @@ def test_a_difference_counts_only_beyond_the_spread():
     assert bench.verdict((0.4, 0.5, 0.9)) == "lower in every round"
     assert bench.verdict((1.1, 1.2, 1.3)) == "higher in every round"
     assert bench.verdict((0.9, 1.0, 1.1)) == "within the rounds' spread"
+
+
+def test_what_went_wrong_around_a_measurement_is_listed_and_the_measurement_kept(tmp_path):
+    results = _results()
+    results["overhead"][2]["findings"] = ["exporter-redis's master (pid 9354) ignored SIGTERM for 15 s and was killed."]
+    text, failures = bench.report(results, tmp_path)
+    assert failures == [] and "3 rounds" in text
+    assert ("## Seen while measuring (the measurements stand)\n\n- overhead 3: exporter-redis's master (pid 9354) "
+            "ignored SIGTERM for 15 s and was killed.") in text
