@@ -7,8 +7,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -75,25 +73,11 @@ gunicorn_worker_uptime_seconds{worker_id="worker_1_100"} 9.0
 """
 
 
-def test_scrapes_are_timed_and_counted():
-    class Metrics(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(METRICS)))
-            self.end_headers()
-            self.wfile.write(METRICS)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        bench = SimpleNamespace(args=SimpleNamespace(scrapes=3))
-        measured = measure.Bench.scrapes(bench, server.server_address[1])
-    finally:
-        server.shutdown()
+def test_scrapes_are_timed_and_counted(metrics_page):
+    page, conf = metrics_page
+    page["text"] = METRICS.decode()
+    bench = SimpleNamespace(args=SimpleNamespace(scrapes=3))
+    measured = measure.Bench.scrapes(bench, conf["port"])
     assert len(measured["seconds"]) == 3 and all(0 < s < 5 for s in measured["seconds"])
     assert {k: measured[k] for k in ("bytes", "samples", "worker_series")} == {"bytes": len(METRICS), "samples": 3,
                                                                               "worker_series": 2}

@@ -3,8 +3,6 @@
 """gpe_sidecar.py (the sidecar image's program), on fakes: modes, source status, health."""
 
 import importlib.util
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -65,28 +63,6 @@ def test_help_and_unknown_mode(capsys):
 def test_an_unknown_source_is_refused():
     with pytest.raises(ValueError, match="redis or multiproc"):
         sidecar.source_collector(sidecar.settings({"SIDECAR_MODE_SOURCE": "files"}))
-
-
-@pytest.fixture
-def metrics_page():
-    page = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = page["text"].encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield page, {"bind": "127.0.0.1", "port": server.server_address[1]}
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.mark.parametrize(("text", "rc"), [
